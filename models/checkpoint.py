@@ -1,0 +1,281 @@
+"""Checkpoints: our `.safetensors` with a JSON header that rebuilds its own model, and the reference
+implementation's `latest_net_G.pth` state dicts, read without unpickling code and with the architecture
+inferred from the keys and shapes.
+
+Every failure is a `CheckpointError` with a one-line message naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .errors import CheckpointError
+from .generator import GeneratorConfig, build_generator
+
+FORMAT = "sketchpad.generator/1"
+MAX_CHECKPOINT_BYTES = 4 << 30  # nothing we make is near this; a bigger file is not a generator
+
+
+@dataclass
+class Checkpoint:
+    """A generator and everything its file says about how to use it."""
+
+    net: nn.Module
+    config: GeneratorConfig
+    meta: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def input_kind(self) -> str:
+        """'labels' (a palette of classes), 'lineart' (dark strokes on white) or 'image'."""
+        return self.meta.get("input_kind", "image")
+
+    @property
+    def palette(self) -> list[tuple[str, tuple[int, int, int]]]:
+        return [(name, tuple(rgb)) for name, rgb in self.meta.get("palette", [])]
+
+    @property
+    def name(self) -> str:
+        return self.meta.get("name") or (self.path.stem if self.path else "generator")
+
+
+# ---------------------------------------------------------------- writing
+
+
+def atomic_write(path: str | os.PathLike, write) -> Path:
+    """Call `write(tmp_path)` then rename onto `path`, so a reader never sees a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save_checkpoint(
+    path: str | os.PathLike, net: nn.Module, meta: dict[str, Any] | None = None, *, half: bool = False
+) -> Path:
+    """Write `net`'s weights and a header (`meta` plus the architecture) to `path` as safetensors, atomically."""
+    from safetensors.torch import save_file
+
+    cfg: GeneratorConfig = net.cfg
+    header = {**(meta or {}), "format": FORMAT, "arch": cfg.to_dict()}
+    tensors = {}
+    for k, v in net.state_dict().items():
+        v = v.detach().cpu()
+        if half and v.is_floating_point():
+            v = v.half()
+        tensors[k] = v.contiguous()
+    return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"sketchpad": json.dumps(header)}))
+
+
+# ---------------------------------------------------------------- reading
+
+
+def read_header(path: str | os.PathLike) -> dict[str, Any]:
+    """The JSON header of one of our safetensors files, without reading the weights."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            n = int.from_bytes(f.read(8), "little")
+            if n <= 0 or n > 100_000_000 or n + 8 > path.stat().st_size:
+                raise CheckpointError(f"{path.name}: not a safetensors file (bad header length)")
+            raw = json.loads(f.read(n))
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path.name}: unreadable safetensors header ({e})") from None
+    meta = raw.get("__metadata__") or {}
+    if "sketchpad" not in meta:
+        return {}
+    try:
+        header = json.loads(meta["sketchpad"])
+    except ValueError:
+        raise CheckpointError(f"{path.name}: the sketchpad header is not valid JSON") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path.name}: the sketchpad header is not a JSON object")
+    return header
+
+
+def _load_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    header = read_header(path)
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{path.name}: corrupt safetensors file ({str(e).splitlines()[0]})") from None
+    return state, header
+
+
+def _load_pth(path: Path) -> dict[str, torch.Tensor]:
+    """A `.pth` through PyTorch's weights-only unpickler: tensors and plain containers, never code."""
+    if not zipfile.is_zipfile(path):
+        # Legacy (pre-1.6) pickles are refused too: the weights-only unpickler reads them, but we only
+        # accept the zip format whose structure we can check before unpickling.
+        with open(path, "rb") as f:
+            head = f.read(2)
+        if head[:1] != b"\x80":
+            raise CheckpointError(f"{path.name}: not a PyTorch checkpoint (not a zip or pickle file)")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # UnpicklingError for code, RuntimeError/EOFError for damage
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        if "weights_only" in str(e) or "Unsupported global" in str(e) or "GLOBAL" in str(e):
+            raise CheckpointError(
+                f"{path.name}: refused: the file holds Python objects beyond plain weights, which could run code"
+            ) from None
+        raise CheckpointError(f"{path.name}: unreadable checkpoint ({first[:200]})") from None
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f"{path.name}: not a generator state dict (expected a dict of tensors)")
+    return {k.removeprefix("module."): v for k, v in obj.items()}
+
+
+_UNET_DOWN = re.compile(r"^model\.((?:model\.\d+\.)*)model\.(\d+)\.weight$")
+
+
+def infer_config(state: dict[str, torch.Tensor], name: str = "checkpoint") -> GeneratorConfig:
+    """Read a reference generator's architecture (U-Net or ResNet, depth, ngf, norm, channels) off its keys."""
+    keys = set(state)
+    if "model.model.0.weight" in keys:  # U-Net: model (outer UnetBlock) . model (Sequential) . 0 (down conv)
+        first = state["model.model.0.weight"]  # (ngf, input_nc, 4, 4)
+        ngf, input_nc = first.shape[0], first.shape[1]
+        # Each inner level's Sequential is (LReLU, down conv, ...) with its own inner level at index 3.
+        prefix, depth = "model.model.1.", 1
+        while f"{prefix}model.1.weight" in keys:
+            depth += 1
+            prefix += "model.3."
+        out = state.get("model.model.3.weight")  # ConvTranspose2d weight: (in, out, 4, 4)
+        if out is None:
+            raise CheckpointError(f"{name}: U-Net keys without an outermost up-convolution")
+        output_nc = out.shape[1]
+        if any(k.endswith("running_mean") for k in keys):
+            norm = "batch"
+        elif "model.model.1.model.1.bias" in keys:
+            norm = "instance"
+        else:
+            norm = "none"
+        return GeneratorConfig(
+            arch="unet",
+            input_nc=input_nc,
+            output_nc=output_nc,
+            ngf=ngf,
+            norm=norm,
+            num_downs=depth,
+            dropout=True,
+        )
+    if "model.1.weight" in keys and any(".conv_block." in k for k in keys):
+        first = state["model.1.weight"]  # (ngf, input_nc, 7, 7)
+        ngf, input_nc = first.shape[0], first.shape[1]
+        blocks = {int(m.group(1)) for k in keys if (m := re.match(r"^model\.(\d+)\.conv_block\.", k))}
+        n_blocks = len(blocks)
+        second_convs = {k for k in keys if re.match(r"^model\.\d+\.conv_block\.(5|6)\.weight$", k)}
+        dropout = any(".conv_block.6.weight" in k for k in second_convs)
+        zero_pad = any(re.match(r"^model\.\d+\.conv_block\.0\.weight$", k) for k in keys)
+        last = max(int(k.split(".")[1]) for k in keys if re.match(r"^model\.\d+\.weight$", k))
+        output_nc = state[f"model.{last}.weight"].shape[0]
+        if any(k.endswith("running_mean") for k in keys) or "model.2.weight" in keys:
+            norm = "batch"
+        elif "model.1.bias" in keys:
+            norm = "instance"
+        else:
+            norm = "none"
+        return GeneratorConfig(
+            arch="resnet",
+            input_nc=input_nc,
+            output_nc=output_nc,
+            ngf=ngf,
+            norm=norm,
+            n_blocks=n_blocks,
+            dropout=dropout,
+            padding_type="zero" if zero_pad else "reflect",
+        )
+    raise CheckpointError(
+        f"{name}: not a pix2pix/CycleGAN generator (unrecognised keys, e.g. {sorted(keys)[:2]})"
+    )
+
+
+def _clean_reference_state(state: dict[str, torch.Tensor], cfg: GeneratorConfig) -> dict[str, torch.Tensor]:
+    if cfg.norm == "instance":
+        # Checkpoints from PyTorch < 0.4 carry instance-norm running stats that the layer no longer has.
+        state = {
+            k: v
+            for k, v in state.items()
+            if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))
+        }
+    return state
+
+
+def build_from_state(
+    state: dict[str, torch.Tensor], cfg: GeneratorConfig, name: str = "checkpoint"
+) -> nn.Module:
+    net = build_generator(cfg)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        detail = lines[1] if len(lines) > 1 else lines[0]
+        raise CheckpointError(
+            f"{name}: weights do not fit a {cfg.name} ngf {cfg.ngf}: {detail[:200]}"
+        ) from None
+    return net
+
+
+def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> Checkpoint:
+    """Load a generator from our `.safetensors` or a reference `.pth`; no flags, nothing unpickled as code."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    size = path.stat().st_size
+    if size == 0:
+        raise CheckpointError(f"{path.name}: empty file")
+    if size > MAX_CHECKPOINT_BYTES:
+        raise CheckpointError(f"{path.name}: {size >> 20} MiB is too large for a generator checkpoint")
+    with open(path, "rb") as f:
+        magic = f.read(9)
+    is_zip = magic.startswith(b"PK")
+    if path.suffix == ".safetensors" or (not is_zip and magic[8:9] == b"{"):
+        state, header = _load_safetensors(path)
+        if "arch" in header:
+            try:
+                cfg = GeneratorConfig.from_dict(header["arch"])
+            except (TypeError, ValueError) as e:
+                raise CheckpointError(f"{path.name}: the header's architecture is invalid ({e})") from None
+        else:
+            cfg = infer_config(state, path.name)
+        meta = {k: v for k, v in header.items() if k not in ("arch", "format")}
+    else:
+        state = _load_pth(path)
+        cfg = infer_config(state, path.name)
+        state = _clean_reference_state(state, cfg)
+        meta = {"source": "reference", "name": path.stem}
+    net = build_from_state(state, cfg, path.name).to(device)
+    net.eval()
+    return Checkpoint(net=net, config=cfg, meta=meta, path=path)
+
+
+def convert_reference(
+    src: str | os.PathLike, dst: str | os.PathLike, meta: dict[str, Any] | None = None
+) -> Path:
+    """Turn a reference `.pth` into our `.safetensors`, keeping fp32."""
+    ckpt = load_checkpoint(src)
+    return save_checkpoint(dst, ckpt.net, {**ckpt.meta, **(meta or {})})

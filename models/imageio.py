@@ -1,0 +1,89 @@
+"""Reading and writing images safely: every failure is an `ImageError` with one line, decompression bombs
+are refused from the header before any pixel is decoded, and every mode (RGBA, P, L, I;16, CMYK,
+EXIF-rotated, animated) becomes plain 8-bit RGB or L."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .checkpoint import atomic_write
+from .errors import ImageError
+
+MAX_PIXELS = 50_000_000  # about 7000 x 7000: far past any drawing; refused before decoding
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif")
+
+
+def open_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Open, check the size from the header, decode, and normalise to 8-bit 'RGB' or 'L' (alpha on white)."""
+    path = Path(path)
+    name = path.name
+    if not path.is_file():
+        raise ImageError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise ImageError(f"{name}: empty file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(path)
+            w, h = im.size
+            if w * h > max_pixels:
+                raise ImageError(f"{name}: {w}x{h} is over the {max_pixels:,}-pixel limit")
+            if getattr(im, "n_frames", 1) > 1:
+                im.seek(0)  # animated: the first frame
+            im.load()
+            return to_8bit(ImageOps.exif_transpose(im))
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"{name}: over the pixel limit (decompression bomb?)") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{name}: not an image file PIL can read") from None
+    except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as e:
+        raise ImageError(f"{name}: corrupt or truncated image ({str(e).splitlines()[0][:120]})") from None
+
+
+def to_8bit(im: Image.Image) -> Image.Image:
+    """Any PIL mode to 'RGB' or 'L': alpha composited on white, 16/32-bit scaled, palette expanded."""
+    mode = im.mode
+    if mode in ("RGB", "L"):
+        return im
+    if mode == "1":
+        return im.convert("L")
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        a = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if mode.startswith("I;16") or a.max() > 255 else 255.0
+        if mode == "F":
+            top = max(float(a.max()), 1.0) if a.max() > 1 else 1.0
+        return Image.fromarray(np.clip(a / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    if mode == "P":
+        im = im.convert("RGBA") if "transparency" in im.info else im.convert("RGB")
+        mode = im.mode
+        if mode == "RGB":
+            return im
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        out = Image.alpha_composite(white, rgba).convert("RGB")
+        return out.convert("L") if mode.startswith("L") else out
+    return im.convert("RGB")  # CMYK, YCbCr, LAB, HSV
+
+
+def load_image(path: str | os.PathLike, channels: int = 3, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """An image file as uint8 (H, W, 3) or (H, W) for channels=1."""
+    im = open_image(path, max_pixels=max_pixels)
+    im = im.convert("L") if channels == 1 else im.convert("RGB")
+    return np.asarray(im).copy()
+
+
+def save_png(path: str | os.PathLike, array: np.ndarray) -> Path:
+    """Write uint8 (H, W[, C]) as a lossless PNG, atomically."""
+    array = np.ascontiguousarray(array)
+    if array.dtype != np.uint8:
+        raise ValueError("save_png expects uint8 pixels")
+    im = Image.fromarray(array)
+    return atomic_write(path, lambda tmp: im.save(tmp, format="PNG"))
