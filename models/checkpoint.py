@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from .errors import CheckpointError
-from .generator import GeneratorConfig, build_generator
+from .generator import GeneratorConfig, ResnetGenerator, UnetGenerator, build_generator
 
 FORMAT = "sketchpad.generator/1"
 MAX_CHECKPOINT_BYTES = 4 << 30  # nothing we make is near this; a bigger file is not a generator
@@ -100,12 +100,16 @@ def read_header(path: str | os.PathLike) -> dict[str, Any]:
             raw = json.loads(f.read(n))
     except (OSError, ValueError, UnicodeDecodeError) as e:
         raise CheckpointError(f"{path.name}: unreadable safetensors header ({e})") from None
+    if not isinstance(raw, dict):
+        raise CheckpointError(f"{path.name}: not a safetensors file (the header is not a JSON object)")
     meta = raw.get("__metadata__") or {}
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path.name}: corrupt safetensors file (__metadata__ is not a JSON object)")
     if "sketchpad" not in meta:
         return {}
     try:
         header = json.loads(meta["sketchpad"])
-    except ValueError:
+    except (TypeError, ValueError):
         raise CheckpointError(f"{path.name}: the sketchpad header is not valid JSON") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{path.name}: the sketchpad header is not a JSON object")
@@ -167,7 +171,9 @@ def infer_config(state: dict[str, torch.Tensor], name: str = "checkpoint") -> Ge
         if out is None:
             raise CheckpointError(f"{name}: U-Net keys without an outermost up-convolution")
         output_nc = out.shape[1]
-        if any(k.endswith("running_mean") for k in keys):
+        if (
+            "model.model.1.model.2.weight" in keys
+        ):  # the second level's down-norm: only batch norm has weights
             norm = "batch"
         elif "model.model.1.model.1.bias" in keys:
             norm = "instance"
@@ -192,7 +198,9 @@ def infer_config(state: dict[str, torch.Tensor], name: str = "checkpoint") -> Ge
         zero_pad = any(re.match(r"^model\.\d+\.conv_block\.0\.weight$", k) for k in keys)
         last = max(int(k.split(".")[1]) for k in keys if re.match(r"^model\.\d+\.weight$", k))
         output_nc = state[f"model.{last}.weight"].shape[0]
-        if any(k.endswith("running_mean") for k in keys) or "model.2.weight" in keys:
+        if (
+            "model.2.weight" in keys
+        ):  # the first norm: only batch norm has weights (old instance norms: stats only)
             norm = "batch"
         elif "model.1.bias" in keys:
             norm = "instance"
@@ -224,9 +232,100 @@ def _clean_reference_state(state: dict[str, torch.Tensor], cfg: GeneratorConfig)
     return state
 
 
+# Far past anything real, small enough that building a net from a lying header can't exhaust memory or the stack.
+_ARCH_LIMITS = {"input_nc": 64, "output_nc": 64, "ngf": 1024, "num_downs": 12, "n_blocks": 64}
+_INPUT_KINDS = ("labels", "lineart", "image")
+
+
+def arch_from_header(arch: Any, name: str = "checkpoint") -> GeneratorConfig:
+    """The GeneratorConfig a header's `arch` describes, with every field's type and range checked."""
+    if not isinstance(arch, dict):
+        raise CheckpointError(f"{name}: the header's architecture is not a JSON object")
+    for key, top in _ARCH_LIMITS.items():
+        v = arch.get(key)
+        if key in arch and not (type(v) is int and 0 <= v <= top):  # type() so that True is not an int
+            raise CheckpointError(f"{name}: the header's architecture has an invalid {key} ({v!r:.40})")
+    for key in ("arch", "norm", "padding_type"):
+        if key in arch and not isinstance(arch[key], str):
+            raise CheckpointError(f"{name}: the header's architecture has an invalid {key}")
+    if "dropout" in arch and not isinstance(arch["dropout"], bool):
+        raise CheckpointError(f"{name}: the header's architecture has an invalid dropout")
+    try:
+        return GeneratorConfig.from_dict(arch)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{name}: the header's architecture is invalid ({e})") from None
+
+
+def check_meta(meta: dict[str, Any], name: str = "checkpoint") -> dict[str, Any]:
+    """Refuse header fields the app would trust (kind, palette, size, direction, name) when they are malformed."""
+
+    def bad(key: str) -> CheckpointError:
+        return CheckpointError(f"{name}: the header's {key} is invalid ({meta[key]!r:.60})")
+
+    if meta.get("input_kind") is not None and meta["input_kind"] not in _INPUT_KINDS:
+        raise bad("input_kind")
+    if meta.get("name") is not None and not isinstance(meta["name"], str):
+        raise bad("name")
+    if meta.get("direction") is not None and meta["direction"] not in ("AtoB", "BtoA"):
+        raise bad("direction")
+    size = meta.get("size")
+    if size is not None and not (type(size) is int and 1 <= size <= 8192):
+        raise bad("size")
+    palette = meta.get("palette")
+    if palette is not None:
+        ok = isinstance(palette, list) and len(palette) <= 256
+        for entry in palette if ok else ():
+            ok = (
+                isinstance(entry, list | tuple)
+                and len(entry) == 2
+                and isinstance(entry[0], str)
+                and isinstance(entry[1], list | tuple)
+                and len(entry[1]) == 3
+                and all(type(c) is int and 0 <= c <= 255 for c in entry[1])
+            )
+            if not ok:
+                break
+        if not ok:
+            raise bad("palette")
+    return meta
+
+
+def _infer(state: dict[str, torch.Tensor], name: str) -> GeneratorConfig:
+    """infer_config, with odd shapes (1-D where 4-D is expected, zero channels) as a CheckpointError."""
+    try:
+        return infer_config(state, name)
+    except (IndexError, ValueError, TypeError, KeyError):
+        raise CheckpointError(
+            f"{name}: not a pix2pix/CycleGAN generator (unexpected tensor shapes)"
+        ) from None
+
+
 def build_from_state(
     state: dict[str, torch.Tensor], cfg: GeneratorConfig, name: str = "checkpoint"
 ) -> nn.Module:
+    # Compare keys and shapes against a weightless (meta-device) net first: a header that claims a huge
+    # architecture must fail here, not while allocating gigabytes for it.
+    # (The classes, not build_generator: its weight init on meta tensors costs seconds of one-off imports.)
+    with torch.device("meta"):
+        skeleton = UnetGenerator(cfg) if cfg.arch == "unet" else ResnetGenerator(cfg)
+    expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    missing = sorted(set(expected) - set(state))
+    extra = sorted(set(state) - set(expected))
+    wrong = sorted(k for k in expected.keys() & state.keys() if tuple(state[k].shape) != expected[k])
+    if missing or extra or wrong:
+        if wrong:
+            k = wrong[0]
+            detail = f"{k} is {list(state[k].shape)}, expected {list(expected[k])}"
+        elif missing:
+            detail = f"missing {missing[0]}" + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
+        else:
+            detail = f"unexpected {extra[0]}" + (f" and {len(extra) - 1} more" if len(extra) > 1 else "")
+        raise CheckpointError(f"{name}: weights do not fit a {cfg.name} ngf {cfg.ngf}: {detail}")
+    for k, v in state.items():
+        if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+            raise CheckpointError(f"{name}: the weights hold NaN or infinite values ({k})")
+        if not (v.is_floating_point() or v.dtype in (torch.int64, torch.int32)):
+            raise CheckpointError(f"{name}: unexpected {v.dtype} weights ({k})")
     net = build_generator(cfg)
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     try:
@@ -256,16 +355,13 @@ def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cp
     if path.suffix == ".safetensors" or (not is_zip and magic[8:9] == b"{"):
         state, header = _load_safetensors(path)
         if "arch" in header:
-            try:
-                cfg = GeneratorConfig.from_dict(header["arch"])
-            except (TypeError, ValueError) as e:
-                raise CheckpointError(f"{path.name}: the header's architecture is invalid ({e})") from None
+            cfg = arch_from_header(header["arch"], path.name)
         else:
-            cfg = infer_config(state, path.name)
-        meta = {k: v for k, v in header.items() if k not in ("arch", "format")}
+            cfg = _infer(state, path.name)
+        meta = check_meta({k: v for k, v in header.items() if k not in ("arch", "format")}, path.name)
     else:
         state = _load_pth(path)
-        cfg = infer_config(state, path.name)
+        cfg = _infer(state, path.name)
         state = _clean_reference_state(state, cfg)
         meta = {"source": "reference", "name": path.stem}
     net = build_from_state(state, cfg, path.name).to(device)
