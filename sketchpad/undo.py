@@ -1,0 +1,70 @@
+"""Undo commands for the canvas: each stores only the pixels it changed.
+
+A stroke, fill, shape or clear keeps the before/after copies of its dirty box, so a 3 px pen line
+on a 2048x2048 drawing costs a few hundred bytes, not 12 MB. A load that changes the drawing's size
+keeps both whole images. The target is anything with ``_put_patch(box, pixels)`` and
+``_put_image(array)`` (the Canvas); these apply the pixels, repaint and emit ``changed``.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+from PySide6.QtGui import QUndoCommand
+
+from sketchpad.raster import Box
+
+
+class _Target(Protocol):
+    def _put_patch(self, box: Box, pixels: np.ndarray) -> None: ...
+    def _put_image(self, image: np.ndarray) -> None: ...
+
+
+class PatchCommand(QUndoCommand):
+    """Pixels of one box replaced: `before` and `after` are (y1-y0, x1-x0, 3) uint8 copies.
+
+    `applied=True` when the edit is already on the canvas (a stroke painted live), so the first
+    redo() that QUndoStack.push() calls does nothing.
+    """
+
+    def __init__(
+        self, target: _Target, box: Box, before: np.ndarray, after: np.ndarray, text: str, *, applied: bool
+    ):
+        super().__init__(text)
+        self._target = target
+        self.box = box
+        self._before = before
+        self._after = after
+        self._skip_redo = applied
+
+    def nbytes(self) -> int:
+        return self._before.nbytes + self._after.nbytes
+
+    def redo(self) -> None:
+        if self._skip_redo:
+            self._skip_redo = False
+            return
+        self._target._put_patch(self.box, self._after)
+
+    def undo(self) -> None:
+        self._target._put_patch(self.box, self._before)
+
+
+class ImageCommand(QUndoCommand):
+    """The whole drawing replaced (a load or a resize): both images kept."""
+
+    def __init__(self, target: _Target, before: np.ndarray, after: np.ndarray, text: str):
+        super().__init__(text)
+        self._target = target
+        self._before = before
+        self._after = after
+
+    def nbytes(self) -> int:
+        return self._before.nbytes + self._after.nbytes
+
+    def redo(self) -> None:
+        self._target._put_image(self._after)
+
+    def undo(self) -> None:
+        self._target._put_image(self._before)
