@@ -174,8 +174,9 @@ def flood_mask(img: np.ndarray, x: int, y: int) -> np.ndarray | None:
     h, w = img.shape[:2]
     if not (0 <= x < w and 0 <= y < h):
         return None
-    target = img[y, x]
-    same = np.all(img == target, axis=2)
+    r, g, b = (int(v) for v in img[y, x])
+    # Per-channel compares: much faster than np.all(img == target, axis=2) on big images.
+    same = (img[:, :, 0] == r) & (img[:, :, 1] == g) & (img[:, :, 2] == b)
     filled = np.zeros((h, w), dtype=bool)
     stack = [(x, y)]
     while stack:
@@ -207,10 +208,13 @@ def flood_fill(img: np.ndarray, x: int, y: int, color: RGB) -> Box | None:
         return None
     mask = flood_mask(img, x, y)
     assert mask is not None
-    img[mask] = color
     ys_i = np.flatnonzero(mask.any(axis=1))
     xs_i = np.flatnonzero(mask.any(axis=0))
-    return (int(xs_i[0]), int(ys_i[0]), int(xs_i[-1]) + 1, int(ys_i[-1]) + 1)
+    box = (int(xs_i[0]), int(ys_i[0]), int(xs_i[-1]) + 1, int(ys_i[-1]) + 1)
+    sub, m = img[box[1] : box[3], box[0] : box[2]], mask[box[1] : box[3], box[0] : box[2]]
+    for c in range(3):
+        np.copyto(sub[:, :, c], color[c], where=m)
+    return box
 
 
 def only_colors(img: np.ndarray, colors: np.ndarray) -> bool:

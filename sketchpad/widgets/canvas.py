@@ -585,6 +585,10 @@ class Canvas(QWidget):
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
         if self._tool == "polygon" and event.button() == Qt.MouseButton.LeftButton:
+            # The press before a double-click already added this point; add it only if it did not.
+            x, y = self.image_point(event.position())
+            if not self._poly or self._poly[-1] != (x, y):
+                self._poly.append((x, y))
             self.close_polygon()
         else:
             self.mousePressEvent(event)
