@@ -16,6 +16,9 @@ from .errors import ImageError
 
 MAX_PIXELS = 50_000_000  # about 7000 x 7000: far past any drawing; refused before decoding
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif")
+# The decoders PIL may use. Others stay off: EPS runs Ghostscript, and each rarely used plugin is more
+# attack surface for a file that claims to be a drawing. (JPEG also opens phones' multi-picture MPO files.)
+FORMATS = ("PNG", "JPEG", "BMP", "WEBP", "TIFF", "GIF")
 
 
 def open_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> Image.Image:
@@ -28,23 +31,34 @@ def open_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> Imag
         raise ImageError(f"{name}: empty file")
     try:
         with warnings.catch_warnings():
+            # A damaged EXIF block or a short TIFF strip only warns; the result is checked below either way.
+            warnings.simplefilter("ignore")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(path)
-            w, h = im.size
-            if w * h > max_pixels:
-                raise ImageError(f"{name}: {w}x{h} is over the {max_pixels:,}-pixel limit")
-            if getattr(im, "n_frames", 1) > 1:
-                im.seek(0)  # animated: the first frame
-            im.load()
-            return to_8bit(ImageOps.exif_transpose(im))
+            # `with`: the file is closed on every path, also when refused or animated (PIL keeps those open).
+            with Image.open(path, formats=FORMATS) as opened:
+                im = opened
+                w, h = im.size
+                if w * h > max_pixels:
+                    raise ImageError(f"{name}: {w}x{h} is over the {max_pixels:,}-pixel limit")
+                im.load()  # an animated file opens at its first frame, and that is what we decode
+                try:
+                    im = ImageOps.exif_transpose(im)
+                except Exception:  # a damaged EXIF block: keep the pixels as stored rather than refuse them
+                    pass
+                out = to_8bit(im)
+                return out.copy() if out is opened else out  # closing `opened` drops its pixels
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageError(f"{name}: over the pixel limit (decompression bomb?)") from None
     except UnidentifiedImageError:
-        raise ImageError(f"{name}: not an image file PIL can read") from None
-    except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as e:
-        raise ImageError(f"{name}: corrupt or truncated image ({str(e).splitlines()[0][:120]})") from None
+        raise ImageError(f"{name}: not a PNG, JPEG, BMP, WebP, TIFF or GIF image") from None
+    except MemoryError:
+        raise ImageError(f"{name}: too large to decode in the memory available") from None
+    except Exception as e:
+        # PIL's decoders raise OSError, SyntaxError, struct.error, IndexError, ... on damaged files.
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ImageError(f"{name}: corrupt or truncated image ({first[:120]})") from None
 
 
 def to_8bit(im: Image.Image) -> Image.Image:
@@ -55,10 +69,11 @@ def to_8bit(im: Image.Image) -> Image.Image:
     if mode == "1":
         return im.convert("L")
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        a = np.asarray(im, dtype=np.float64)
-        top = 65535.0 if mode.startswith("I;16") or a.max() > 255 else 255.0
+        # float32, NaN as black and +-inf clipped: a float TIFF may hold anything, and this must not warn.
+        a = np.nan_to_num(np.asarray(im, dtype=np.float32), nan=0.0, posinf=3.0e38, neginf=-3.0e38)
+        top = 65535.0 if mode.startswith("I;16") or (a.size and a.max() > 255) else 255.0
         if mode == "F":
-            top = max(float(a.max()), 1.0) if a.max() > 1 else 1.0
+            top = max(float(a.max()), 1.0) if a.size else 1.0
         return Image.fromarray(np.clip(a / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
     if mode == "P":
         im = im.convert("RGBA") if "transparency" in im.info else im.convert("RGB")
