@@ -133,6 +133,7 @@ class Canvas(QWidget):
             new_palette = [(str(n), _rgb(c)) for n, c in palette]
         else:
             new_palette = []
+        same = (kind, new_palette) == (self._kind, self._palette)
         old_blank = self._blank_color()
         was_blank = self.undo_stack.count() == 0 and bool(np.all(self._img == old_blank))
         self._kind, self._palette = kind, new_palette
@@ -146,7 +147,9 @@ class Canvas(QWidget):
                     self, self._img.copy(), palettes.snap(self._img, self._palette), "Snap to palette"
                 )
             )
-        if kind == "labels":
+        if same:
+            pass  # a model swap with the same drawing kind keeps the user's colour
+        elif kind == "labels":
             names = [n for n, _ in self._palette]
             default = self._palette[1 if len(self._palette) > 1 else 0][1]
             if "facade" in names:
@@ -379,6 +382,10 @@ class Canvas(QWidget):
     def _put_patch(self, box: Box, pixels: np.ndarray) -> None:
         x0, y0, x1, y1 = box
         self._img[y0:y1, x0:x1] = pixels
+        if self._stroke_before is not None:
+            # An undo/redo during a stroke: the stroke's "before" follows it, so the stroke's own
+            # undo step later restores the undone state, not the stale one.
+            self._stroke_before[y0:y1, x0:x1] = pixels
         self._update_image_box(box)
         self.changed.emit()
 
@@ -386,8 +393,10 @@ class Canvas(QWidget):
         resized = image.shape != self._img.shape
         self._img = np.ascontiguousarray(image, dtype=np.uint8).copy()
         self._qimg = _wrap(self._img)
+        if self._stroke_before is not None and not resized:
+            self._stroke_before = self._img.copy()
         if resized:
-            self._cancel_shapes()
+            self._abandon_pointer_edits()
             self._rescale_underlay()
             if self._fit:
                 self.fit_to_window()
@@ -492,6 +501,15 @@ class Canvas(QWidget):
             self._end_stroke()
         self.update()
 
+    def _abandon_pointer_edits(self) -> None:
+        # The drawing was replaced under the pointer (an undo of a resize, a load): drop the stroke
+        # or shape in progress without pushing anything, as we may be inside an undo command.
+        was_stroking = self.is_stroking()
+        self._stroke_before, self._stroke_box, self._last = None, None, None
+        self._rect, self._poly = None, []
+        if was_stroking:
+            self.stroke_finished.emit()
+
     def _pick(self, x: float, y: float) -> None:
         ix, iy = int(np.floor(x)), int(np.floor(y))
         h, w = self._img.shape[:2]
@@ -553,6 +571,12 @@ class Canvas(QWidget):
             event.button() == Qt.MouseButton.LeftButton and self._space
         ):
             self._start_pan(pos)
+        elif (
+            event.button() == Qt.MouseButton.LeftButton
+            and event.modifiers() & Qt.KeyboardModifier.AltModifier
+        ):
+            self._picking = True  # Alt+click: the eyedropper without leaving the current tool
+            self._pick(*self.image_point(pos))
         elif event.button() == Qt.MouseButton.LeftButton:
             self._press(pos, 1.0)
         elif event.button() == Qt.MouseButton.RightButton and self._poly:
@@ -640,6 +664,7 @@ class Canvas(QWidget):
         if key == Qt.Key.Key_Space and not event.isAutoRepeat():
             self._space = True
             self._update_cursor_shape()
+            self._update_cursor_area()
         elif ctrl and key in (Qt.Key.Key_Plus, Qt.Key.Key_Equal):
             self.zoom_in()
         elif ctrl and key == Qt.Key.Key_Minus:
@@ -669,6 +694,7 @@ class Canvas(QWidget):
         if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
             self._space = False
             self._update_cursor_shape()
+            self._update_cursor_area()
         super().keyReleaseEvent(event)
 
     def focusOutEvent(self, event) -> None:
@@ -766,7 +792,12 @@ class Canvas(QWidget):
             p.setPen(QPen(Qt.GlobalColor.black, 0))
             for q in pts[: len(self._poly)]:
                 p.drawRect(QRectF(q.x() - 2, q.y() - 2, 4, 4))
-        if self._cursor is not None and self._tool in _STROKE_TOOLS and self._pan_from is None:
+        if (
+            self._cursor is not None
+            and self._tool in _STROKE_TOOLS
+            and self._pan_from is None
+            and not self._space
+        ):
             c, r = self._cursor, max(self._cursor_radius(), 1.0)
             p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
             p.setBrush(Qt.BrushStyle.NoBrush)

@@ -6,7 +6,7 @@ from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QColorDialog,
-    QHBoxLayout,
+    QGridLayout,
     QLabel,
     QSizePolicy,
     QToolButton,
@@ -41,14 +41,16 @@ def _swatch_icon(rgb: RGB, size: int) -> QIcon:
 
 
 class PaletteBar(QWidget):
-    """A row of swatches. set_palette(palette) shows one named button per label class;
+    """Swatches. set_palette(palette) shows one named button per label class (in rows of `columns`);
     set_palette(None) shows basic colours, a "more" colour dialog and a row of recent colours."""
 
     color_selected = Signal(tuple)  # (r, g, b)
 
-    def __init__(self, parent: QWidget | None = None, *, swatch: int = 22):
+    def __init__(self, parent: QWidget | None = None, *, swatch: int = 22, columns: int = 6):
         super().__init__(parent)
         self._swatch = swatch
+        self._columns = columns  # label classes per row
+        self._body: QWidget | None = None
         self._palette: Palette | None = None
         self._recent: list[RGB] = []
         self._current: RGB | None = None
@@ -81,52 +83,45 @@ class PaletteBar(QWidget):
             b.setChecked(c == rgb)
 
     def _rebuild(self) -> None:
-        while self._layout.count():
-            item = self._layout.takeAt(0)
-            if item.layout() is not None:
-                while item.layout().count():
-                    w = item.layout().takeAt(0).widget()
-                    if w is not None:
-                        w.deleteLater()
-                item.layout().deleteLater()
-            elif item.widget() is not None:
-                item.widget().deleteLater()
+        # Swatches live in one child widget that is swapped whole, so no stale button lingers
+        # until the event loop gets round to deleting it.
+        if self._body is not None:
+            self._body.hide()
+            self._body.deleteLater()
+        self._body = QWidget(self)
+        grid = QGridLayout(self._body)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setSpacing(2)
         self._buttons = {}
         if self._palette is not None:
-            row = self._row()
-            for name, rgb in self._palette:
-                b = self._button(rgb, name)
+            cols = max(1, self._columns)
+            for i, (name, rgb) in enumerate(self._palette):
+                b = self._button(rgb, name, self._body)
                 b.setText(name)
                 b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-                row.addWidget(b)
-            row.addStretch(1)
-            return
-        row = self._row()
-        for name, rgb in BASIC:
-            row.addWidget(self._button(rgb, name))
-        more = QToolButton(self)
-        more.setText("…")
-        more.setToolTip("More colours")
-        more.clicked.connect(self._choose)
-        row.addWidget(more)
-        row.addStretch(1)
-        if self._recent:
-            row = self._row()
-            label = QLabel("Recent", self)
-            row.addWidget(label)
-            for rgb in self._recent:
-                if rgb not in self._buttons:
-                    row.addWidget(self._button(rgb, "recent"))
-            row.addStretch(1)
+                b.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+                grid.addWidget(b, i // cols, i % cols)
+        else:
+            for i, (name, rgb) in enumerate(BASIC):
+                grid.addWidget(self._button(rgb, name, self._body), 0, i)
+            more = QToolButton(self._body)
+            more.setText("…")
+            more.setToolTip("More colours")
+            more.clicked.connect(self._choose)
+            grid.addWidget(more, 0, len(BASIC))
+            if self._recent:
+                grid.addWidget(QLabel("Recent", self._body), 1, 0, 1, 2)
+                col = 2
+                for rgb in self._recent:
+                    if rgb not in self._buttons:
+                        grid.addWidget(self._button(rgb, "recent", self._body), 1, col)
+                        col += 1
+            grid.setColumnStretch(len(BASIC) + 1, 1)
+        self._layout.addWidget(self._body)
+        self._body.show()
 
-    def _row(self) -> QHBoxLayout:
-        row = QHBoxLayout()
-        row.setSpacing(2)
-        self._layout.addLayout(row)
-        return row
-
-    def _button(self, rgb: RGB, name: str) -> QToolButton:
-        b = QToolButton(self)
+    def _button(self, rgb: RGB, name: str, parent: QWidget) -> QToolButton:
+        b = QToolButton(parent)
         b.setIcon(_swatch_icon(rgb, self._swatch))
         b.setIconSize(QSize(self._swatch, self._swatch))
         b.setToolTip(f"{name}  rgb{rgb}")

@@ -263,6 +263,42 @@ def test_eyedropper_picks_the_pixel_colour(qtbot, canvas):
     assert np.array_equal(canvas.image_array(), a)
 
 
+def test_alt_click_picks_a_colour_with_any_tool(qtbot, canvas):
+    a = np.full((48, 64, 3), 255, np.uint8)
+    a[:, 32:] = (90, 10, 10)
+    canvas.set_image_array(a)
+    canvas.set_tool("brush")
+    with qtbot.waitSignal(canvas.color_picked):
+        qtbot.mouseClick(canvas, LEFT, Qt.KeyboardModifier.AltModifier, wpos(canvas, 40, 20))
+    assert canvas.color() == (90, 10, 10) and canvas.tool() == "brush"
+    assert np.array_equal(canvas.image_array(), a)
+
+
+def test_undo_during_a_stroke_keeps_history_consistent(qtbot, canvas):
+    blank = canvas.image_array()
+    drag(qtbot, canvas, [(5, 5), (60, 5)])  # stroke A
+    qtbot.mousePress(canvas, LEFT, NOMOD, wpos(canvas, 5, 30))  # stroke B begins ...
+    move(canvas, wpos(canvas, 30, 30))
+    canvas.undo_stack.undo()  # ... Ctrl+Z mid-stroke undoes A
+    move(canvas, wpos(canvas, 60, 30))
+    qtbot.mouseRelease(canvas, LEFT, NOMOD, wpos(canvas, 60, 30))
+    img = canvas.image_array()
+    assert (img[3:8] == 255).all() and (img[28:33] < 128).any()
+    canvas.undo_stack.undo()  # undoing B returns to blank, not to "A drawn"
+    assert np.array_equal(canvas.image_array(), blank)
+
+
+def test_a_resize_under_the_pointer_drops_the_stroke(qtbot, canvas):
+    finished = []
+    canvas.stroke_finished.connect(lambda: finished.append(1))
+    qtbot.mousePress(canvas, LEFT, NOMOD, wpos(canvas, 5, 30))
+    canvas.set_image_array(np.full((10, 10, 3), 255, np.uint8))
+    assert finished and not canvas.is_stroking()
+    move(canvas, wpos(canvas, 8, 8))
+    qtbot.mouseRelease(canvas, LEFT, NOMOD, wpos(canvas, 8, 8))
+    assert (canvas.image_array() == 255).all() and canvas.undo_stack.count() == 1
+
+
 # ---- view: zoom, pan, transform ----------------------------------------------------------------
 
 
