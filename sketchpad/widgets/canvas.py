@@ -365,7 +365,9 @@ class Canvas(QWidget):
         mx, my = min(32.0, iw), min(32.0, ih)
         ox = min(max(v.ox, mx - iw), self.width() - mx)
         oy = min(max(v.oy, my - ih), self.height() - my)
-        return View(v.zoom, ox, oy)
+        # Whole-pixel origin: at integer zooms every image pixel lands on whole screen pixels, and a
+        # partial repaint samples exactly like a full one (no seams after a stroke).
+        return View(v.zoom, float(round(ox)), float(round(oy)))
 
     def resizeEvent(self, event) -> None:
         if self._fit:
