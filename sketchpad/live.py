@@ -261,7 +261,8 @@ class TranslationWorker(QThread):
 class LiveController(QObject):
     """Turns drawing changes into translations on the worker, newest first, never blocking the UI."""
 
-    result_ready = Signal(object, dict)  # image, {"tier", "ms", "request_id", "model_id", "digest"}
+    # image, {"tier", "ms", "request_id", "model_id", "digest", "dropout", "seed", "bn_stats"}
+    result_ready = Signal(object, dict)
     errored = Signal(str)
     variations_ready = Signal(object, object)  # list of images, list of seeds
 
@@ -421,6 +422,9 @@ class LiveController(QObject):
                 "request_id": req.request_id,
                 "model_id": req.model_id,
                 "digest": req.digest,
+                "dropout": req.dropout,
+                "seed": req.seed,
+                "bn_stats": req.bn_stats,
             }
         self._finish(req, True)
         if not stale:

@@ -1,0 +1,96 @@
+"""`sketchpad app`: open the drawing window (also what `sketchpad` with no arguments does).
+
+`sketchpad app --open FILE --screenshot OUT.png` is scriptable: it loads the drawing, waits for its
+full-quality translation, saves a picture of the whole window and exits (offscreen works)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from models.errors import ImageError
+from models.imageio import open_image
+
+from . import UsageError
+
+SCREENSHOT_TIMEOUT_S = 120
+
+
+def add_parser(sub):
+    p = sub.add_parser("app", help="open the drawing app (the default command)")
+    p.add_argument("--open", metavar="FILE", help="a drawing (image file) to open")
+    p.add_argument("--model", metavar="NAME_OR_PATH", help="a shipped model name ('facades') or a checkpoint")
+    p.add_argument("--device", default=None, help="auto, cpu, cuda or mps (default: the last one used)")
+    p.add_argument("--screenshot", metavar="OUT.png", help="save a screenshot once translated, then exit")
+    p.add_argument(
+        "--restore", action="store_true", help="restore a crashed session's drawing without asking"
+    )
+    p.add_argument("--size", default="1100x650", help="window size WxH (default 1100x650)")
+    p.add_argument("--theme", choices=["system", "dark", "light"], default="system")
+    return p
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UsageError(f"--size {text!r}: expected WIDTHxHEIGHT, e.g. 1100x650") from None
+    if not (200 <= w <= 10000 and 200 <= h <= 10000):
+        raise UsageError(f"--size {text!r}: out of range")
+    return w, h
+
+
+def run(args) -> int:
+    size = _size(args.size)
+    if args.open:  # fail before any window opens: one line, exit 2
+        open_image(args.open)
+    if args.screenshot and Path(args.screenshot).suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        raise UsageError(f"{args.screenshot}: a screenshot is a .png or .jpg file")
+    if args.screenshot:
+        os.environ.setdefault("SKETCHPAD_NO_PROMPTS", "1")  # a script never waits on a dialog
+
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    from sketchpad.app import install_excepthook, make_app
+    from sketchpad.window import MainWindow
+
+    app = make_app(theme=args.theme)
+    win = MainWindow(args.model, device=args.device, restore="yes" if args.restore else "ask")
+    install_excepthook(win.show_error)
+    if args.model and win.errors:
+        print(f"sketchpad: {win.errors[-1]}", file=sys.stderr)
+    win.resize(*size)
+    if args.open and not win.open_drawing(args.open):
+        raise ImageError(win.errors[-1] if win.errors else f"{args.open}: cannot open")
+    win.show()
+    if not args.screenshot:
+        return app.exec()
+
+    def full_shown() -> bool:
+        info = win.live.last_info
+        return bool(info) and info["tier"] == "full" and not win.live.busy() and win.live.pending_count() == 0
+
+    loop = QEventLoop()
+    win.translation_shown.connect(lambda _info: full_shown() and loop.quit())
+    timer = QTimer()
+    timer.setSingleShot(True)
+    timer.timeout.connect(loop.quit)
+    timer.start(SCREENSHOT_TIMEOUT_S * 1000)
+    if not full_shown():
+        loop.exec()
+    ok = full_shown()
+    app.processEvents()
+    out = Path(args.screenshot)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    saved = win.grab().save(str(out))
+    win.shutdown(clean=True)
+    win.close()
+    if not ok:
+        print("sketchpad: error: the translation did not finish in time", file=sys.stderr)
+        return 1
+    if not saved:
+        print(f"sketchpad: error: could not write {out}", file=sys.stderr)
+        return 1
+    print(out)
+    return 0

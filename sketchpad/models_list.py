@@ -1,0 +1,150 @@
+"""Which generators the app can offer: shipped weights, the user's training runs, files opened from disk,
+and a built-in untrained network so the app always starts."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from models.checkpoint import Checkpoint, read_header
+from models.errors import CheckpointError
+from models.generator import GeneratorConfig, build_generator
+from models.palette import FACADES
+from sketchpad import paths
+
+BUILTIN_ID = "builtin:untrained"
+BUILTIN_LABEL = "untrained (no weights found)"
+LIVE_SUFFIX = "-live"
+CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt")
+DEFAULT_TASKS = ("facades", "faces", "shoes")  # the first shipped one found is the default model
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One choice in the model picker."""
+
+    id: str  # unique: the checkpoint path as a string, or BUILTIN_ID
+    label: str  # what the picker shows
+    source: str  # "shipped", "run", "opened" or "builtin"
+    path: Path | None = None
+    live_path: Path | None = None  # the fast tier for the two-tier live view, if one exists
+    input_kind: str = "image"
+    task: str = ""  # examples folder name under resources/examples
+
+    @property
+    def is_builtin(self) -> bool:
+        return self.path is None
+
+
+def _header(path: Path) -> dict:
+    if path.suffix != ".safetensors":
+        return {}
+    try:
+        return read_header(path)
+    except CheckpointError:
+        return {}  # listed anyway; loading it gives the real message
+
+
+def _entry(path: Path, source: str, label: str | None = None, live: Path | None = None) -> ModelEntry:
+    h = _header(path)
+    kind = h.get("input_kind") or ("image" if path.suffix != ".safetensors" else "image")
+    task = str(h.get("task") or h.get("name") or path.stem).removesuffix(LIVE_SUFFIX)
+    return ModelEntry(
+        id=str(path.resolve()),
+        label=label or str(h.get("name") or path.stem),
+        source=source,
+        path=path.resolve(),
+        live_path=live.resolve() if live else None,
+        input_kind=kind,
+        task=task,
+    )
+
+
+def shipped(weights_dir: Path | None = None) -> list[ModelEntry]:
+    """weights/*.safetensors; `<task>-live.safetensors` is the live tier of `<task>`, not an entry."""
+    d = Path(weights_dir or paths.WEIGHTS_DIR)
+    if not d.is_dir():
+        return []
+    files = sorted(p for p in d.glob("*.safetensors") if not p.name.startswith("."))
+    by_stem = {p.stem: p for p in files}
+    out = []
+    for p in files:
+        if p.stem.endswith(LIVE_SUFFIX) and p.stem.removesuffix(LIVE_SUFFIX) in by_stem:
+            continue
+        out.append(_entry(p, "shipped", label=p.stem, live=by_stem.get(p.stem + LIVE_SUFFIX)))
+    order = {t: i for i, t in enumerate(DEFAULT_TASKS)}
+    return sorted(out, key=lambda e: (order.get(e.path.stem, len(order)), e.label))
+
+
+def user_runs(runs_dir: Path | None = None) -> list[ModelEntry]:
+    """Training runs: RUN_DIR/latest.safetensors, newest first."""
+    d = Path(runs_dir or paths.runs_dir())
+    found = [p for p in d.glob("*/latest.safetensors") if p.is_file()]
+    found.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    return [_entry(p, "run", label=f"run: {p.parent.name}") for p in found]
+
+
+def opened_entry(path: str | os.PathLike) -> ModelEntry:
+    p = Path(path)
+    live = p.with_name(p.stem + LIVE_SUFFIX + p.suffix)
+    return _entry(p, "opened", label=f"file: {p.name}", live=live if live.is_file() else None)
+
+
+def builtin_entry() -> ModelEntry:
+    return ModelEntry(
+        id=BUILTIN_ID, label=BUILTIN_LABEL, source="builtin", input_kind="labels", task="facades"
+    )
+
+
+def discover(opened: list[str | os.PathLike] = (), *, weights_dir=None, runs_dir=None) -> list[ModelEntry]:
+    """Every model the picker offers: shipped, then runs, then opened files; the built-in one when no
+    shipped model exists."""
+    entries = shipped(weights_dir)
+    entries += user_runs(runs_dir)
+    seen = {e.id for e in entries}
+    for p in opened:
+        if Path(p).is_file() and str(Path(p).resolve()) not in seen:
+            e = opened_entry(p)
+            entries.append(e)
+            seen.add(e.id)
+    if not any(e.source == "shipped" for e in entries):
+        entries.insert(0, builtin_entry())
+    return entries
+
+
+def resolve(name_or_path: str | os.PathLike | None, entries: list[ModelEntry]) -> ModelEntry:
+    """A shipped/run name ('facades', 'run: x'), an entry id, or a checkpoint path; None: the default."""
+    if name_or_path is None or name_or_path == "":
+        return entries[0] if entries else builtin_entry()
+    s = str(name_or_path)
+    if s == BUILTIN_ID:
+        return builtin_entry()
+    for e in entries:
+        if s in (e.id, e.label) or (e.path is not None and s in (e.path.stem, e.path.parent.name)):
+            return e
+    p = Path(s).expanduser()
+    if p.is_file():
+        return opened_entry(p)
+    names = ", ".join(e.label for e in entries if not e.is_builtin) or "none shipped"
+    raise CheckpointError(f"{s}: no such model or checkpoint file (known models: {names})")
+
+
+def builtin_checkpoint(ngf: int = 16) -> Checkpoint:
+    """An untrained ngf-16 U-Net for facade label maps: the app works (badly) with no weights at all."""
+    cfg = GeneratorConfig(ngf=ngf, num_downs=8)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        net = build_generator(cfg)
+    net.eval()
+    meta = {
+        "name": BUILTIN_LABEL,
+        "input_kind": "labels",
+        "palette": [[n, list(c)] for n, c in FACADES],
+        "direction": "BtoA",
+        "size": 256,
+        "description": "Random weights: the app runs, the pictures mean nothing. Train or add weights/.",
+    }
+    return Checkpoint(net=net, config=cfg, meta=meta, path=None)

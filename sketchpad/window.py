@@ -1,0 +1,984 @@
+"""The main window: the canvas and its live translation side by side, tools, model and device pickers,
+files, autosave and restore. It wires widgets together; drawing lives in the Canvas, scheduling in
+sketchpad.live, model discovery in sketchpad.models_list."""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QToolBar,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from models.checkpoint import load_checkpoint
+from models.errors import ImageError, SketchpadError
+from models.imageio import IMAGE_SUFFIXES, load_image, save_png
+from models.inference import Translator
+from models.palette import FACADES
+from sketchpad import models_list, paths, settings
+from sketchpad.app import icon
+from sketchpad.autosave import Autosaver, AutosaveStore, Recovered
+from sketchpad.live import LiveController
+from sketchpad.models_list import ModelEntry
+from sketchpad.widgets.canvas import TOOL_SHORTCUTS, TOOLS, Canvas
+from sketchpad.widgets.model_picker import ModelPicker
+from sketchpad.widgets.palette_bar import PaletteBar
+from sketchpad.widgets.result_view import ResultView, to_qimage
+from sketchpad.widgets.variations import VariationsDialog
+
+TOOL_LABELS = {
+    "pen": "Pen",
+    "brush": "Brush",
+    "eraser": "Eraser",
+    "fill": "Fill",
+    "rect": "Rectangle",
+    "polygon": "Polygon",
+    "eyedropper": "Eyedropper",
+}
+DEVICES = [("Auto", "auto"), ("CPU", "cpu"), ("CUDA", "cuda"), ("MPS", "mps")]
+BN_MODES = [("Running stats", "running"), ("This image's stats", "image")]
+EXAMPLES_FOR_KIND = {"labels": ("facades",), "lineart": ("faces", "shoes"), "image": ("shoes", "faces")}
+DEFAULT_SIZE = (256, 256)
+
+
+class MessageBar(QFrame):
+    """A non-blocking message strip at the top of the window, with optional action buttons."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("messageBar")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(10, 4, 4, 4)
+        self.label = QLabel(self)
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        lay.addWidget(self.label, 1)
+        self._buttons: list[QPushButton] = []
+        self._close = QToolButton(self)
+        self._close.setText("✕")
+        self._close.setAutoRaise(True)
+        self._close.setToolTip("Dismiss")
+        self._close.clicked.connect(self.hide)
+        lay.addWidget(self._close)
+        self.hide()
+
+    def show_message(self, text: str, *, error: bool = False, actions: list[tuple[str, object]] = ()) -> None:
+        for b in self._buttons:
+            b.deleteLater()
+        self._buttons = []
+        self.label.setText(text)
+        color = "#b3261e" if error else "#2f6fbf"
+        self.setStyleSheet(f"#messageBar {{ border: 1px solid {color}; border-radius: 4px; }}")
+        lay = self.layout()
+        for text_, slot in actions:
+            b = QPushButton(text_, self)
+            b.clicked.connect(slot)
+            b.clicked.connect(self.hide)
+            lay.insertWidget(lay.count() - 1, b)
+            self._buttons.append(b)
+        self.show()
+
+    def button(self, text: str) -> QPushButton | None:
+        return next((b for b in self._buttons if b.text() == text), None)
+
+
+def _pane(title: QLabel, body: QWidget) -> QWidget:
+    w = QWidget()
+    lay = QVBoxLayout(w)
+    lay.setContentsMargins(0, 0, 0, 0)
+    lay.setSpacing(4)
+    title.setContentsMargins(2, 0, 2, 0)
+    lay.addWidget(title)
+    lay.addWidget(body, 1)
+    return w
+
+
+class MainWindow(QMainWindow):
+    """Sketchpad's window; the API other parts use is in briefs/protocol.md (Main window API)."""
+
+    translation_shown = Signal(dict)  # {"tier", "ms", "request_id", "model_id", "digest"}
+    model_changed = Signal(str)  # the model id now in use
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        device: str | None = None,
+        prompts: bool | None = None,
+        autosave: AutosaveStore | None = None,
+        restore: str = "ask",
+        parent: QWidget | None = None,
+    ):
+        super().__init__(parent)
+        # Dialogs that block (save changes?) are off in tests and scripts.
+        self.prompts = os.environ.get("SKETCHPAD_NO_PROMPTS", "") != "1" if prompts is None else prompts
+        self.device_name = device or settings.get("device", "auto")
+        self.document: Path | None = None
+        self.errors: list[str] = []  # every message shown, newest last (tests and scripts read it)
+        self.model_entry: ModelEntry | None = None
+        self.checkpoint_meta: dict = {}
+        self._opened: list[str] = [p for p in settings.get("models/opened", []) or [] if Path(p).is_file()]
+        if isinstance(self._opened, str):
+            self._opened = [self._opened]
+        self._shown_times: deque[float] = deque(maxlen=30)
+        self.last_result: np.ndarray | None = None
+        self._variations: VariationsDialog | None = None
+        self._closing_clean = False
+
+        self.setWindowTitle("Sketchpad")
+        self.setWindowIcon(icon("app"))
+        self.setAcceptDrops(True)
+        self.resize(1100, 650)
+
+        self.canvas = Canvas(DEFAULT_SIZE)
+        self.result_view = ResultView()
+        self.result_view.follow(self.canvas)
+        self.live = LiveController(self)
+        self.autosaver = Autosaver(
+            self.canvas.image_array,
+            self._autosave_meta,
+            should_save=self.canvas.is_modified,
+            store=autosave,
+            parent=self,
+        )
+
+        self._build_central()
+        self._build_actions()
+        self._build_toolbars()
+        self._build_menus()
+        self._build_statusbar()
+        self._connect()
+
+        self.entries: list[ModelEntry] = []
+        self.refresh_models()
+        if model is None:
+            model = settings.get("model", None)
+            try:  # a remembered model that is gone is no error: use the default instead
+                models_list.resolve(model, self.entries)
+            except SketchpadError:
+                model = None
+        if not self.load_model(model) and not self.load_model(None):  # asked for, default, built-in
+            self.load_model(models_list.BUILTIN_ID)
+        self.canvas.new_drawing(DEFAULT_SIZE)
+        self._update_title()
+        self.recovered: Recovered | None = None
+        self._offer_restore(restore)
+
+    # ------------------------------------------------------------------ building
+
+    def _build_central(self) -> None:
+        central = QWidget()
+        outer = QVBoxLayout(central)
+        outer.setContentsMargins(10, 8, 10, 6)
+        outer.setSpacing(6)
+        self.message_bar = MessageBar(central)
+        outer.addWidget(self.message_bar)
+        self.palette_bar = PaletteBar(central)
+        outer.addWidget(self.palette_bar)
+        panes = QHBoxLayout()
+        panes.setSpacing(10)
+        self.drawing_title = QLabel("Drawing")
+        self.result_title = QLabel("Translation")
+        for t in (self.drawing_title, self.result_title):
+            f = t.font()
+            f.setBold(True)
+            t.setFont(f)
+        panes.addWidget(_pane(self.drawing_title, self.canvas), 1)
+        panes.addWidget(_pane(self.result_title, self.result_view), 1)
+        outer.addLayout(panes, 1)
+        self.setCentralWidget(central)
+
+    def _act(self, text: str, slot=None, shortcut=None, tip: str = "", icon_name: str = "") -> QAction:
+        a = QAction(text, self)
+        if shortcut is not None:
+            a.setShortcut(QKeySequence(shortcut))
+        if tip:
+            a.setStatusTip(tip)
+            a.setToolTip(tip)
+        if icon_name:
+            a.setIcon(icon(icon_name))
+        if slot is not None:
+            a.triggered.connect(slot)
+        self.addAction(a)
+        return a
+
+    def _build_actions(self) -> None:
+        K = QKeySequence.StandardKey
+        self.act_new = self._act("&New drawing", self.new_drawing, K.New)
+        self.act_open = self._act("&Open drawing…", self._open_drawing_dialog, K.Open)
+        self.act_import = self._act(
+            "Open &image as drawing…",
+            self._import_image_dialog,
+            "Ctrl+Shift+O",
+            "Any picture becomes the drawing (label maps snapped to the palette)",
+        )
+        self.act_underlay = self._act(
+            "Import photo as tracing &underlay…",
+            self._underlay_dialog,
+            tip="A photo under the drawing to trace",
+        )
+        self.act_remove_underlay = self._act("Remove underlay", lambda: self.set_underlay(None))
+        self.act_save = self._act("&Save drawing", self.save, K.Save)
+        self.act_save_as = self._act("Save drawing &as…", self.save_as, K.SaveAs)
+        self.act_export = self._act("&Export result…", self._export_dialog, "Ctrl+E")
+        self.act_pair = self._act("Save drawing + result &pair…", self._pair_dialog, "Ctrl+Shift+E")
+        self.act_copy = self._act("&Copy result", self.copy_result, "Ctrl+Shift+C")
+        self.act_open_ckpt = self._act("Open &checkpoint…", self._open_checkpoint_dialog, "Ctrl+Shift+M")
+        self.act_quit = self._act("&Quit", self.close, K.Quit)
+
+        self.act_undo = self.canvas.undo_stack.createUndoAction(self, "&Undo")
+        self.act_undo.setShortcut(K.Undo)
+        self.act_undo.setIcon(icon("undo"))
+        self.act_redo = self.canvas.undo_stack.createRedoAction(self, "&Redo")
+        self.act_redo.setShortcuts([QKeySequence(K.Redo), QKeySequence("Ctrl+Y")])
+        self.act_redo.setIcon(icon("redo"))
+        self.addAction(self.act_undo)
+        self.addAction(self.act_redo)
+        self.act_clear = self._act("C&lear drawing", self.canvas.clear, "Ctrl+Backspace")
+
+        self.act_zoom_in = self._act("Zoom &in", self.canvas.zoom_in, K.ZoomIn)
+        self.act_zoom_out = self._act("Zoom &out", self.canvas.zoom_out, K.ZoomOut)
+        self.act_fit = self._act("&Fit to window", self.canvas.fit_to_window, "Ctrl+0")
+        self.act_actual = self._act("&Actual size", self.canvas.actual_size, "Ctrl+1")
+        self.act_variations = self._act(
+            "&Variations…",
+            self.show_variations,
+            "Ctrl+Shift+V",
+            "Four dropout samples of this drawing",
+            "variations",
+        )
+        self.act_example = self._act(
+            "Random &example",
+            self.random_example,
+            "Ctrl+Shift+R",
+            "Load an example drawing for this model",
+            "dice",
+        )
+        self.act_reroll = self._act("Re-roll seed", self.reroll, "Ctrl+R", "A new dropout seed", "reroll")
+
+        self.tool_group = QActionGroup(self)
+        self.tool_actions: dict[str, QAction] = {}
+        for name in TOOLS:
+            a = self._act(
+                TOOL_LABELS[name],
+                lambda _=False, n=name: self.canvas.set_tool(n),
+                TOOL_SHORTCUTS.get(name),
+                f"{TOOL_LABELS[name]} ({TOOL_SHORTCUTS.get(name, '')})",
+                name,
+            )
+            a.setCheckable(True)
+            self.tool_group.addAction(a)
+            self.tool_actions[name] = a
+        self.tool_actions[self.canvas.tool()].setChecked(True)
+
+    def _build_toolbars(self) -> None:
+        tools = QToolBar("Tools", self)
+        tools.setObjectName("tools")
+        tools.setMovable(False)
+        for a in self.tool_actions.values():
+            tools.addAction(a)
+        tools.addSeparator()
+        tools.addWidget(QLabel(" Size "))
+        self.size_box = QSpinBox()
+        self.size_box.setRange(1, 512)
+        self.size_box.setSuffix(" px")
+        self.size_box.setValue(self.canvas.brush_size())
+        self.size_box.setToolTip("Brush size in drawing pixels ([ and ])")
+        tools.addWidget(self.size_box)
+        tools.addSeparator()
+        tools.addAction(self.act_undo)
+        tools.addAction(self.act_redo)
+        tools.addSeparator()
+        tools.addAction(self.act_example)
+        self.underlay_label = QLabel(" Underlay ")
+        self.underlay_slider = QSlider(Qt.Orientation.Horizontal)
+        self.underlay_slider.setRange(0, 100)
+        self.underlay_slider.setValue(50)
+        self.underlay_slider.setMaximumWidth(90)
+        self.underlay_slider.setToolTip("Tracing underlay opacity")
+        self._underlay_widgets = [tools.addWidget(self.underlay_label), tools.addWidget(self.underlay_slider)]
+        for a in self._underlay_widgets:
+            a.setVisible(False)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, tools)
+        self.addToolBarBreak(Qt.ToolBarArea.TopToolBarArea)
+
+        model = QToolBar("Model", self)
+        model.setObjectName("model")
+        model.setMovable(False)
+        model.addWidget(QLabel(" Model "))
+        self.model_picker = ModelPicker()
+        model.addWidget(self.model_picker)
+        model.addWidget(QLabel("  Device "))
+        self.device_box = QComboBox()
+        for label, value in DEVICES:
+            self.device_box.addItem(label, value)
+        self.device_box.setToolTip("Where the model runs; unavailable devices fall back to the CPU")
+        model.addWidget(self.device_box)
+        model.addSeparator()
+        self.dropout_box = QCheckBox("Dropout")
+        self.dropout_box.setToolTip(
+            "pix2pix's noise at test time: on gives varied results (set by the seed), off is deterministic"
+        )
+        model.addWidget(self.dropout_box)
+        self.seed_box = QSpinBox()
+        self.seed_box.setRange(0, 2**31 - 1)
+        self.seed_box.setPrefix("seed ")
+        self.seed_box.setToolTip("The dropout seed: the same seed gives the same picture")
+        model.addWidget(self.seed_box)
+        model.addAction(self.act_reroll)
+        model.addSeparator()
+        self.bn_box = QComboBox()
+        for label, value in BN_MODES:
+            self.bn_box.addItem(label, value)
+        self.bn_box.setToolTip(
+            "Batch-norm statistics: the training set's running averages, or this image's own "
+            "(the reference test script's default)"
+        )
+        model.addWidget(self.bn_box)
+        model.addAction(self.act_variations)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, model)
+
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        f = mb.addMenu("&File")
+        f.addActions([self.act_new, self.act_open, self.act_import])
+        self.recent_menu = f.addMenu("Open &recent")
+        f.addSeparator()
+        f.addActions([self.act_underlay, self.act_remove_underlay])
+        f.addSeparator()
+        f.addActions([self.act_save, self.act_save_as, self.act_export, self.act_pair, self.act_copy])
+        f.addSeparator()
+        f.addAction(self.act_open_ckpt)
+        f.addSeparator()
+        f.addAction(self.act_quit)
+        e = mb.addMenu("&Edit")
+        e.addActions([self.act_undo, self.act_redo])
+        e.addSeparator()
+        e.addAction(self.act_clear)
+        e.addSeparator()
+        e.addActions(list(self.tool_actions.values()))
+        v = mb.addMenu("&View")
+        v.addActions([self.act_zoom_in, self.act_zoom_out, self.act_fit, self.act_actual])
+        v.addSeparator()
+        v.addAction(self.act_variations)
+        self.model_menu = mb.addMenu("&Model")
+        self.view_menu = v
+        h = mb.addMenu("&Help")
+        h.addAction(self._act("&About Sketchpad", self._about))
+        self._update_recent_menu()
+
+    def _rebuild_model_menu(self) -> None:
+        m = self.model_menu
+        m.clear()
+        group = QActionGroup(m)
+        current = self.model_entry.id if self.model_entry else ""
+        for e in self.entries:
+            a = m.addAction(e.label)
+            a.setCheckable(True)
+            a.setChecked(e.id == current)
+            group.addAction(a)
+            a.triggered.connect(lambda _=False, i=e.id: self.load_model(i))
+        m.addSeparator()
+        m.addAction(self.act_open_ckpt)
+        m.addAction("Refresh list", self.refresh_models)
+        m.addSeparator()
+        dev = m.addMenu("&Device")
+        dg = QActionGroup(dev)
+        for label, value in DEVICES:
+            a = dev.addAction(label)
+            a.setCheckable(True)
+            a.setChecked(value == self.device_name)
+            dg.addAction(a)
+            a.triggered.connect(lambda _=False, d=value: self.set_device(d))
+        m.addAction(self.act_reroll)
+        m.addAction(self.act_variations)
+
+    def _build_statusbar(self) -> None:
+        sb = self.statusBar()
+        self.status_model = QLabel()
+        self.status_device = QLabel()
+        self.status_tier = QLabel("—")
+        self.status_ms = QLabel("— ms")
+        self.status_fps = QLabel("— fps")
+        self.status_tier.setToolTip(
+            "live: the fast model while you draw; full: the full model once the pen rests"
+        )
+        for w in (self.status_model, self.status_device, self.status_tier, self.status_ms, self.status_fps):
+            w.setContentsMargins(6, 0, 6, 0)
+            sb.addPermanentWidget(w)
+        fm = self.fontMetrics()
+        self.status_tier.setMinimumWidth(fm.horizontalAdvance("Shown: full (live model)") + 12)
+        self.status_ms.setMinimumWidth(fm.horizontalAdvance("00000 ms") + 12)
+        self.status_fps.setMinimumWidth(fm.horizontalAdvance("000.0 fps") + 12)
+
+    def _connect(self) -> None:
+        c = self.canvas
+        c.changed.connect(self._on_canvas_changed)
+        c.stroke_started.connect(self.live.pen_down)
+        c.stroke_finished.connect(self.live.pen_up)
+        c.stroke_finished.connect(
+            self.autosaver.schedule
+        )  # a first stroke counts once it is on the undo stack
+        c.tool_changed.connect(self._on_tool_changed)
+        c.brush_size_changed.connect(self._on_brush_size_changed)
+        c.color_changed.connect(self.palette_bar.set_current)
+        c.undo_stack.cleanChanged.connect(lambda _clean: self._update_title())
+        self.palette_bar.color_selected.connect(c.set_color)
+        self.size_box.valueChanged.connect(c.set_brush_size)
+        self.underlay_slider.valueChanged.connect(lambda v: c.set_underlay_opacity(v / 100))
+        self.live.result_ready.connect(self._on_result)
+        self.live.errored.connect(self.show_error)
+        self.model_picker.model_chosen.connect(self.load_model)
+        self.model_picker.open_requested.connect(self._open_checkpoint_dialog)
+        i = self.device_box.findData(self.device_name)
+        self.device_box.setCurrentIndex(max(0, i))
+        self.device_box.currentIndexChanged.connect(lambda _i: self.set_device(self.device_box.currentData()))
+        self.dropout_box.toggled.connect(self._on_options)
+        self.seed_box.valueChanged.connect(self._on_options)
+        self.bn_box.currentIndexChanged.connect(self._on_options)
+        self.seed_box.setEnabled(False)
+        self.act_reroll.setEnabled(False)
+        self.autosaver.failed.connect(self.show_error)
+
+    # ------------------------------------------------------------------ models
+
+    def refresh_models(self) -> None:
+        """Re-read weights/, the runs folder and opened files into the picker and the Model menu."""
+        self.entries = models_list.discover(self._opened)
+        if self.model_entry is not None and all(e.id != self.model_entry.id for e in self.entries):
+            self.entries.append(self.model_entry)
+        self.model_picker.set_entries(self.entries, self.model_entry.id if self.model_entry else "")
+        self._rebuild_model_menu()
+
+    def load_model(self, path_or_name: str | os.PathLike | None) -> bool:
+        """Switch to a model (shipped name, entry id, or checkpoint path); the drawing is kept. On any
+        failure the message is shown, the previous model stays, and False is returned."""
+        try:
+            entry = models_list.resolve(path_or_name, self.entries)
+            if entry.is_builtin:
+                ckpt = models_list.builtin_checkpoint()
+            else:
+                ckpt = load_checkpoint(entry.path)
+            full = Translator(ckpt, device=self.device_name)
+            live, live_note = None, ""
+            if entry.live_path is not None:
+                try:
+                    live = Translator(load_checkpoint(entry.live_path), device=self.device_name)
+                except SketchpadError as e:
+                    live_note = f"live model not used: {e}"
+        except (SketchpadError, ValueError, RuntimeError, OSError) as e:
+            self.show_error(f"Could not load the model: {e}")
+            return False
+        if entry.source == "opened" and entry.path is not None and str(entry.path) not in self._opened:
+            self._opened.append(str(entry.path))
+            settings.put("models/opened", self._opened[-10:])
+        self.model_entry = entry
+        self.checkpoint_meta = dict(ckpt.meta)
+        self._apply_kind(ckpt.input_kind, ckpt.palette)
+        self.live.set_model(entry.id, full, live)
+        if entry.id not in {e.id for e in self.entries}:
+            self.entries.append(entry)
+        self.model_picker.set_entries(self.entries, entry.id)
+        self._rebuild_model_menu()
+        if not entry.is_builtin:
+            settings.put("model", entry.id if entry.source != "shipped" else entry.path.stem)
+        self.status_model.setText(f"Model: {entry.label}")
+        self.status_model.setToolTip(str(entry.path or ckpt.meta.get("description", "")))
+        dev = str(full.device)
+        self.status_device.setText(f"Device: {dev}")
+        self.result_title.setText(f"Translation — {entry.label}")
+        note = full.device_note or live_note
+        if note:
+            self.statusBar().showMessage(note, 10_000)
+            self.status_device.setToolTip(note)
+        self.model_changed.emit(entry.id)
+        return True
+
+    def _apply_kind(self, kind: str, palette) -> None:
+        if kind == "labels" and not palette:
+            palette = FACADES
+        self.canvas.set_kind(kind, palette if kind == "labels" else None)
+        self.palette_bar.set_palette(palette if kind == "labels" else None)
+        self.palette_bar.set_current(self.canvas.color())
+        self._update_drawing_title()
+
+    def set_device(self, name: str) -> bool:
+        """auto / cpu / cuda / mps; an unavailable device falls back to the CPU with a note."""
+        if name == self.device_name:
+            return True
+        old = self.device_name
+        self.device_name = name
+        i = self.device_box.findData(name)
+        if i >= 0 and self.device_box.currentIndex() != i:
+            self.device_box.blockSignals(True)
+            self.device_box.setCurrentIndex(i)
+            self.device_box.blockSignals(False)
+        if self.model_entry is not None and not self.load_model(self.model_entry.id):
+            self.device_name = old
+            return False
+        settings.put("device", name)
+        self._rebuild_model_menu()
+        return True
+
+    def _on_options(self, *_):
+        dropout = self.dropout_box.isChecked()
+        self.seed_box.setEnabled(dropout)
+        self.act_reroll.setEnabled(dropout)
+        self.live.set_options(dropout=dropout, seed=self.seed_box.value(), bn_stats=self.bn_box.currentData())
+
+    def reroll(self) -> int:
+        """A new random dropout seed (turns dropout on)."""
+        seed = random.randrange(1, 2**31 - 1)
+        self.dropout_box.setChecked(True)
+        self.seed_box.setValue(seed)
+        return seed
+
+    # ------------------------------------------------------------------ live results
+
+    def _on_canvas_changed(self) -> None:
+        self.live.submit(self.canvas.image_array())
+        self.autosaver.schedule()
+        self._update_drawing_title()
+
+    def _on_result(self, image: np.ndarray, info: dict) -> None:
+        self.last_result = image
+        self.result_view.set_result(image, badge=info["tier"])
+        now = time.monotonic()
+        self._shown_times.append(now)
+        recent = [t for t in self._shown_times if now - t <= 2.0]
+        fps = (
+            (len(recent) - 1) / (recent[-1] - recent[0])
+            if len(recent) > 1 and recent[-1] > recent[0]
+            else 0.0
+        )
+        self.status_tier.setText(f"Shown: {info['tier']}")
+        self.status_ms.setText(f"{info['ms']:.0f} ms")
+        self.status_fps.setText(f"{fps:.1f} fps" if fps else "— fps")
+        self.translation_shown.emit(dict(info))
+
+    def current_result(self) -> np.ndarray | None:
+        return self.result_view.result_array()
+
+    # ------------------------------------------------------------------ variations
+
+    def show_variations(self) -> VariationsDialog:
+        if self._variations is None:
+            d = VariationsDialog(self)
+            d.reroll_requested.connect(self._request_variations)
+            d.seed_chosen.connect(self._use_seed)
+            self.live.variations_ready.connect(d.show_results)
+            self._variations = d
+        self._variations.show()
+        self._variations.raise_()
+        self._request_variations()
+        return self._variations
+
+    def _request_variations(self) -> None:
+        d = self._variations
+        if d is not None:
+            self.live.request_variations(self.canvas.image_array(), d.new_seeds())
+
+    def _use_seed(self, seed: int) -> None:
+        self.dropout_box.setChecked(True)
+        self.seed_box.setValue(seed)
+
+    # ------------------------------------------------------------------ files
+
+    def _dir(self, key: str) -> str:
+        return settings.get(f"dirs/{key}", str(Path.home()))
+
+    def _remember_dir(self, key: str, path: str) -> None:
+        settings.put(f"dirs/{key}", str(Path(path).parent))
+
+    def _image_filter(self) -> str:
+        return "Images (" + " ".join(f"*{s}" for s in IMAGE_SUFFIXES) + ")"
+
+    def new_drawing(self) -> bool:
+        if not self._maybe_save():
+            return False
+        self.canvas.new_drawing(self.canvas.image_size())
+        self.document = None
+        self._update_title()
+        return True
+
+    def open_drawing(self, path: str | os.PathLike) -> bool:
+        """Open a drawing (label colours snapped in label mode); on failure the message is shown, the
+        current drawing stays, and False is returned."""
+        try:
+            a = load_image(path)
+        except ImageError as e:
+            self.show_error(f"Could not open the drawing: {e}")
+            return False
+        self.canvas.set_image_array(a, undoable=False)
+        self.canvas.fit_to_window()
+        self.document = Path(path).resolve()
+        self.canvas.set_clean()
+        settings.add_recent(path)
+        self._update_recent_menu()
+        self._update_title()
+        return True
+
+    def import_image(self, path: str | os.PathLike) -> bool:
+        """Any image as the drawing, as one undo step; the document stays unsaved."""
+        try:
+            a = load_image(path)
+        except ImageError as e:
+            self.show_error(f"Could not open the image: {e}")
+            return False
+        self.canvas.set_image_array(a, undoable=True)
+        self.canvas.fit_to_window()
+        self.document = None
+        self._update_title()
+        return True
+
+    def set_underlay(self, path: str | os.PathLike | None, opacity: float | None = None) -> bool:
+        try:
+            a = None if path is None else load_image(path)
+        except ImageError as e:
+            self.show_error(f"Could not open the photo: {e}")
+            return False
+        op = self.underlay_slider.value() / 100 if opacity is None else opacity
+        self.canvas.set_underlay(a, op)
+        for w in self._underlay_widgets:
+            w.setVisible(a is not None)
+        return True
+
+    def save_drawing(self, path: str | os.PathLike) -> bool:
+        """Write the drawing as a lossless PNG, atomically; it becomes the document."""
+        path = Path(path)
+        if path.suffix.lower() != ".png":
+            path = path.with_suffix(".png")
+        try:
+            save_png(path, self.canvas.image_array())
+        except (OSError, ValueError) as e:
+            self.show_error(f"Could not save {path.name}: {e}")
+            return False
+        self.document = path.resolve()
+        self.canvas.set_clean()
+        settings.add_recent(path)
+        self._update_recent_menu()
+        self._update_title()
+        self.statusBar().showMessage(f"Saved {path}", 5000)
+        return True
+
+    def save(self) -> bool:
+        return self.save_drawing(self.document) if self.document else self.save_as()
+
+    def save_as(self) -> bool:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save drawing", str(Path(self._dir("drawings")) / "drawing.png"), "PNG (*.png)"
+        )
+        if not path:
+            return False
+        self._remember_dir("drawings", path)
+        return self.save_drawing(path)
+
+    def export_result(self, path: str | os.PathLike) -> bool:
+        r = self.current_result()
+        if r is None:
+            self.show_error("There is no result to export yet.")
+            return False
+        try:
+            save_png(path, r)
+        except (OSError, ValueError) as e:
+            self.show_error(f"Could not export: {e}")
+            return False
+        self.statusBar().showMessage(f"Exported {path}", 5000)
+        return True
+
+    def save_pair(self, path: str | os.PathLike) -> bool:
+        """The drawing and its result side by side in one PNG (pix2pix's A|B layout)."""
+        r = self.current_result()
+        if r is None:
+            self.show_error("There is no result to save yet.")
+            return False
+        d = self.canvas.image_array()
+        if r.ndim == 2:
+            r = np.repeat(r[:, :, None], 3, axis=2)
+        if r.shape != d.shape:
+            self.show_error("The result is out of date; wait for the translation, then save the pair.")
+            return False
+        try:
+            save_png(path, np.concatenate([d, r], axis=1))
+        except (OSError, ValueError) as e:
+            self.show_error(f"Could not save the pair: {e}")
+            return False
+        self.statusBar().showMessage(f"Saved {path}", 5000)
+        return True
+
+    def copy_result(self) -> bool:
+        r = self.current_result()
+        if r is None:
+            return False
+        QGuiApplication.clipboard().setImage(to_qimage(r))
+        self.statusBar().showMessage("Result copied", 3000)
+        return True
+
+    def _open_drawing_dialog(self) -> None:
+        if not self._maybe_save():
+            return
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open drawing", self._dir("drawings"), self._image_filter()
+        )
+        if path:
+            self._remember_dir("drawings", path)
+            self.open_drawing(path)
+
+    def _import_image_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open image as drawing", self._dir("images"), self._image_filter()
+        )
+        if path:
+            self._remember_dir("images", path)
+            self.import_image(path)
+
+    def _underlay_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Tracing underlay", self._dir("images"), self._image_filter()
+        )
+        if path:
+            self._remember_dir("images", path)
+            self.set_underlay(path)
+
+    def _export_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export result", str(Path(self._dir("results")) / "result.png"), "PNG (*.png)"
+        )
+        if path:
+            self._remember_dir("results", path)
+            self.export_result(path)
+
+    def _pair_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save drawing + result", str(Path(self._dir("results")) / "pair.png"), "PNG (*.png)"
+        )
+        if path:
+            self._remember_dir("results", path)
+            self.save_pair(path)
+
+    def _open_checkpoint_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open checkpoint", self._dir("checkpoints"), "Checkpoints (*.safetensors *.pth *.pt)"
+        )
+        if path:
+            self._remember_dir("checkpoints", path)
+            self.load_model(path)
+
+    def _update_recent_menu(self) -> None:
+        m = self.recent_menu
+        m.clear()
+        files = settings.recent_files()
+        for p in files:
+            m.addAction(Path(p).name, lambda p=p: self._maybe_save() and self.open_drawing(p)).setToolTip(p)
+        m.setEnabled(bool(files))
+
+    def random_example(self) -> Path | None:
+        """Load a random example drawing for the current model (resources/examples/<task>/)."""
+        folder = self._examples_dir()
+        files = sorted(folder.glob("*.png")) if folder else []
+        if not files:
+            self.show_error("No example drawings for this model.")
+            return None
+        path = random.choice(files)
+        if self.import_image(path):
+            return path
+        return None
+
+    def _examples_dir(self) -> Path | None:
+        root = paths.RESOURCES_DIR / "examples"
+        e = self.model_entry
+        names = [e.task] if e and e.task else []
+        names += list(EXAMPLES_FOR_KIND.get(self.canvas.kind(), ()))
+        for n in names:
+            if (root / n).is_dir():
+                return root / n
+        return None
+
+    # ------------------------------------------------------------------ drag and drop
+
+    def dragEnterEvent(self, event) -> None:
+        if any(self._droppable(u.toLocalFile()) for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        for u in event.mimeData().urls():
+            if self._droppable(u.toLocalFile()):
+                self.open_path(u.toLocalFile())
+                event.acceptProposedAction()
+                return
+
+    @staticmethod
+    def _droppable(path: str) -> bool:
+        return bool(path) and Path(path).suffix.lower() in (*IMAGE_SUFFIXES, *models_list.CHECKPOINT_SUFFIXES)
+
+    def open_path(self, path: str | os.PathLike) -> bool:
+        """What a drop does: a checkpoint becomes the model, an image the drawing."""
+        if Path(path).suffix.lower() in models_list.CHECKPOINT_SUFFIXES:
+            return self.load_model(path)
+        return self.import_image(path)
+
+    # ------------------------------------------------------------------ docks (training panel)
+
+    def add_dock(self, widget: QWidget, title: str, area=Qt.DockWidgetArea.RightDockWidgetArea):
+        from PySide6.QtWidgets import QDockWidget
+
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock-{title}")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        self.view_menu.addAction(dock.toggleViewAction())
+        return dock
+
+    # ------------------------------------------------------------------ messages, title
+
+    def show_error(self, message: str) -> None:
+        """A message in the window (never a dialog that blocks); the app and the drawing stay."""
+        self.errors.append(message)
+        self.message_bar.show_message(message, error=True)
+        self.statusBar().showMessage(message, 10_000)
+
+    def _on_tool_changed(self, name: str) -> None:
+        if name in self.tool_actions:
+            self.tool_actions[name].setChecked(True)
+        self.size_box.blockSignals(True)
+        self.size_box.setValue(self.canvas.brush_size())
+        self.size_box.blockSignals(False)
+
+    def _on_brush_size_changed(self, px: int) -> None:
+        if self.size_box.value() != px:
+            self.size_box.blockSignals(True)
+            self.size_box.setValue(px)
+            self.size_box.blockSignals(False)
+
+    def _update_drawing_title(self) -> None:
+        w, h = self.canvas.image_size()
+        kind = {"labels": "label map", "lineart": "line art", "image": "image"}.get(self.canvas.kind(), "")
+        self.drawing_title.setText(f"Drawing — {kind}, {w}×{h}")
+
+    def _update_title(self) -> None:
+        if self._closing_clean:
+            return  # the undo stack may already be gone
+        name = self.document.name if self.document else "Untitled"
+        self.setWindowTitle(f"{name}{'*' if self.canvas.is_modified() else ''} — Sketchpad")
+
+    def _about(self) -> None:
+        QMessageBox.about(
+            self,
+            "About Sketchpad",
+            "Sketchpad: draw on the left, see it translated live on the right (pix2pix).",
+        )
+
+    # ------------------------------------------------------------------ autosave and restore
+
+    def _autosave_meta(self) -> dict:
+        return {
+            "model": self.model_entry.id if self.model_entry else None,
+            "kind": self.canvas.kind(),
+            "document": str(self.document) if self.document else None,
+        }
+
+    def _offer_restore(self, mode: str) -> None:
+        found = self.autosaver.store.orphans()
+        self.recovered = found[0] if found else None
+        if self.recovered is None or mode == "no":
+            return
+        if mode == "yes":
+            self.restore_autosave()
+            return
+        self.message_bar.show_message(
+            f"Sketchpad did not close properly last time. Restore {self.recovered.describe()}?",
+            actions=[("Restore", self.restore_autosave), ("Discard", self.discard_autosave)],
+        )
+
+    def restore_autosave(self) -> bool:
+        """Load the drawing a crashed session left (as an unsaved change) and remove its file."""
+        rec = self.recovered
+        if rec is None:
+            return False
+        try:
+            a = rec.image()
+        except ImageError as e:
+            self.show_error(f"Could not restore the autosave: {e}")
+            return False
+        model = rec.meta.get("model")
+        if model and (self.model_entry is None or model != self.model_entry.id):
+            self.load_model(model)  # best effort: a message if it is gone, the drawing comes back anyway
+        self.canvas.set_image_array(a, undoable=True)
+        self.canvas.fit_to_window()
+        doc = rec.meta.get("document")
+        self.document = Path(doc) if doc else None
+        AutosaveStore.discard(rec)
+        self.recovered = None
+        self.message_bar.hide()
+        self._update_title()
+        self.statusBar().showMessage("Drawing restored from the autosave", 5000)
+        return True
+
+    def discard_autosave(self) -> None:
+        if self.recovered is not None:
+            AutosaveStore.discard(self.recovered)
+            self.recovered = None
+        self.message_bar.hide()
+
+    # ------------------------------------------------------------------ closing
+
+    def _maybe_save(self) -> bool:
+        """True when it is fine to drop the drawing (saved, discarded, or prompts are off)."""
+        if not self.canvas.is_modified() or not self.prompts:
+            return True
+        r = QMessageBox.question(
+            self,
+            "Unsaved drawing",
+            "The drawing has unsaved changes. Save them?",
+            QMessageBox.StandardButton.Save
+            | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Save,
+        )
+        if r == QMessageBox.StandardButton.Save:
+            return self.save()
+        return r == QMessageBox.StandardButton.Discard
+
+    def closeEvent(self, event) -> None:
+        if not self._maybe_save():
+            event.ignore()
+            return
+        self.shutdown(clean=True)
+        super().closeEvent(event)
+
+    def shutdown(self, *, clean: bool = True) -> None:
+        """Stop the worker; a clean exit removes this session's autosave (a crash leaves it)."""
+        if self._closing_clean:
+            return
+        self._closing_clean = True
+        try:
+            self.canvas.undo_stack.cleanChanged.disconnect()
+        except (RuntimeError, TypeError):
+            pass
+        self.live.shutdown()
+        if clean:
+            self.autosaver.clear()
+        else:
+            self.autosaver._timer.stop()
