@@ -246,8 +246,8 @@ class Canvas(QWidget):
         if np.all(self._img == blank):
             return
         h, w = self._img.shape[:2]
-        after = np.empty_like(self._img)
-        after[:] = blank
+        # A read-only broadcast of one colour: the "after" of a clear costs 3 bytes, not a whole image.
+        after = np.broadcast_to(np.array(blank, dtype=np.uint8), self._img.shape)
         self.undo_stack.push(
             PatchCommand(self, (0, 0, w, h), self._img.copy(), after, "Clear", applied=False)
         )
