@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from models.errors import ImageError
+from models.errors import CheckpointError, ImageError
 from models.imageio import open_image
 
 from . import UsageError
@@ -45,6 +45,10 @@ def run(args) -> int:
     size = _size(args.size)
     if args.open:  # fail before any window opens: one line, exit 2
         open_image(args.open)
+    if args.model:
+        from sketchpad import models_list
+
+        models_list.resolve(args.model, models_list.discover())  # an unknown name: one line, exit 2
     if args.screenshot and Path(args.screenshot).suffix.lower() not in (".png", ".jpg", ".jpeg"):
         raise UsageError(f"{args.screenshot}: a screenshot is a .png or .jpg file")
     if args.screenshot:
@@ -58,7 +62,10 @@ def run(args) -> int:
     app = make_app(theme=args.theme)
     win = MainWindow(args.model, device=args.device, restore="yes" if args.restore else "ask")
     install_excepthook(win.show_error)
-    if args.model and win.errors:
+    if args.model and win.errors:  # the file exists but does not load: the window says why
+        if args.screenshot:
+            win.shutdown(clean=True)
+            raise CheckpointError(win.errors[-1])
         print(f"sketchpad: {win.errors[-1]}", file=sys.stderr)
     win.resize(*size)
     if args.open and not win.open_drawing(args.open):
