@@ -1,0 +1,307 @@
+"""Training in its own process: `python -m sketchpad train ... --json`, its JSON lines turned into signals.
+
+A crash, an out-of-memory kill or a Python error in the trainer ends that process only; the app gets an
+`errored` signal carrying the trainer's last stderr lines. Stop and pause send SIGTERM, on which the
+trainer saves a checkpoint at the next iteration boundary and exits; resume starts `--resume RUN_DIR`.
+
+proc = TrainingProcess()
+proc.step.connect(lambda ev: print(ev["iter"], ev["losses"]))
+proc.start(TrainRequest(data="my-set", out=runs_dir() / "cats"))
+...
+proc.pause()          # later: proc.resume()
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
+
+STDERR_KEEP = 40  # lines of the trainer's stderr kept to explain a failure
+KILL_AFTER_MS = 60_000  # a trainer that ignores SIGTERM this long is killed (its last checkpoint stays)
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """What the panel asks the trainer for; `args()` turns it into `sketchpad train` options."""
+
+    data: str  # dataset folder
+    out: str  # run folder
+    model: str = "pix2pix"  # "pix2pix" or "cyclegan"
+    init: str = ""  # checkpoint to fine-tune from; "" = from scratch
+    epochs: int = 0  # 0 = the trainer's default
+    batch_size: int = 1
+    lr: float = 2e-4
+    lambda_l1: float = 100.0  # pix2pix: the L1 weight; CycleGAN: the cycle weight of both directions
+    device: str = "auto"
+    crop_size: int = 0  # 0 = the trainer's default (or the init checkpoint's size)
+    holdout: int = 0  # pairs held out as the val split (for sets without one)
+    sketch_augment: bool = False  # perturb line-art inputs as hands draw (models.lineart.sketch_augment)
+    max_iters: int = 0  # 0 = no limit (tests use a few)
+    sample_every: int = 0  # 0 = the trainer's default
+    extra: tuple[str, ...] = ()  # any further options, passed as they are
+
+    def args(self) -> list[str]:
+        a = ["--model", self.model, "--data", str(self.data), "--out", str(self.out)]
+        if self.init:
+            a += ["--init", str(self.init)]
+        if self.epochs:
+            # The panel's "epochs" is the whole run: half at the constant rate, half decaying to zero.
+            a += ["--epochs", str(-(-self.epochs // 2)), "--epochs-decay", str(self.epochs // 2)]
+        a += ["--batch-size", str(self.batch_size), "--lr", repr(float(self.lr))]
+        if self.model == "cyclegan":
+            a += ["--lambda-a", repr(float(self.lambda_l1)), "--lambda-b", repr(float(self.lambda_l1))]
+        else:
+            a += ["--lambda-l1", repr(float(self.lambda_l1))]
+        a += ["--device", self.device]
+        if self.crop_size:
+            a += ["--crop-size", str(self.crop_size)]
+        if self.holdout:
+            a += ["--holdout", str(self.holdout)]
+        if self.sketch_augment:
+            a += ["--sketch-augment"]
+        if self.max_iters:
+            a += ["--max-iters", str(self.max_iters)]
+        if self.sample_every:
+            a += ["--sample-every", str(self.sample_every)]
+        return a + list(self.extra)
+
+
+class TrainingProcess(QObject):
+    """One `sketchpad train --json` child process at a time, its events as signals (each carries the
+    event's dict as the trainer sent it)."""
+
+    started = Signal(dict)  # "start"
+    step = Signal(dict)
+    sample = Signal(dict)
+    checkpoint = Signal(dict)
+    val = Signal(dict)
+    finished = Signal(dict)  # "done": the run reached its end
+    stopped = Signal(dict)  # stopped or paused on request; resumable
+    errored = Signal(str)  # the trainer failed or died: one line, then its last stderr lines
+    log = Signal(str)  # a line of the trainer's stderr (human progress, warnings)
+    state_changed = Signal(str)  # "idle", "starting", "running", "stopping"
+
+    def __init__(self, parent: QObject | None = None, *, python: str | None = None):
+        super().__init__(parent)
+        self.python = python or sys.executable
+        self.run_dir: Path | None = None
+        self.paused = False  # the last stop was a pause: the panel offers Resume
+        self.last_event: dict = {}
+        self.stderr_tail: deque[str] = deque(maxlen=STDERR_KEEP)
+        self._proc: QProcess | None = None
+        self._out_buf = b""
+        self._err_buf = b""
+        self._stop_requested = False
+        self._end_event: dict | None = None  # the trainer's "done"/"stopped", sent on once it has exited
+        self._error_message = ""
+        self._state = "idle"
+        self._kill_timer = QTimer(self, singleShot=True, interval=KILL_AFTER_MS)
+        self._kill_timer.timeout.connect(self._kill)
+
+    # ------------------------------------------------------------ control
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    def is_running(self) -> bool:
+        return self._proc is not None
+
+    def pid(self) -> int:
+        return int(self._proc.processId()) if self._proc is not None else 0
+
+    def start(self, request: TrainRequest) -> None:
+        """Start a new run as `request` says."""
+        self.run_dir = Path(request.out)
+        self._launch(request.args())
+
+    def resume(self, run_dir: str | os.PathLike | None = None, extra: list[str] | None = None) -> None:
+        """Continue a stopped run from its last checkpoint (the same iteration counter and schedule)."""
+        run_dir = Path(run_dir) if run_dir is not None else self.run_dir
+        if run_dir is None:
+            raise RuntimeError("no run to resume")
+        self.run_dir = run_dir
+        self._launch(["--resume", str(run_dir), *(extra or [])])
+
+    def stop(self) -> None:
+        """Ask the trainer to save and exit (SIGTERM); killed if it has not exited after a minute."""
+        self._request_stop(pause=False)
+
+    def pause(self) -> None:
+        """Stop so that the run can be resumed (the trainer keeps its state file either way)."""
+        self._request_stop(pause=True)
+
+    def kill(self) -> None:
+        """End the trainer at once (app quitting); the last checkpoint on disk stays resumable."""
+        self._stop_requested = True
+        self._kill()
+
+    def wait(self, ms: int = 30_000) -> bool:
+        """Block until the process has ended (for closing the app); True if it did."""
+        if self._proc is None:
+            return True
+        return self._proc.waitForFinished(ms)
+
+    # ------------------------------------------------------------ internals
+
+    def _launch(self, args: list[str]) -> None:
+        if self._proc is not None:
+            raise RuntimeError("a training process is already running")
+        self.stderr_tail.clear()
+        self._out_buf = self._err_buf = b""
+        self._stop_requested = False
+        self._end_event = None
+        self._error_message = ""
+        self.paused = False
+        self.last_event = {}
+        proc = QProcess(self)
+        env = QProcessEnvironment.systemEnvironment()
+        env.insert("PYTHONUNBUFFERED", "1")
+        env.insert("PYTHONIOENCODING", "utf-8")
+        proc.setProcessEnvironment(env)
+        proc.readyReadStandardOutput.connect(self._read_stdout)
+        proc.readyReadStandardError.connect(self._read_stderr)
+        proc.finished.connect(self._on_finished)
+        proc.errorOccurred.connect(self._on_error)
+        self._proc = proc
+        self._set_state("starting")
+        proc.start(self.python, ["-m", "sketchpad", "train", *args, "--json"])
+
+    def _request_stop(self, *, pause: bool) -> None:
+        if self._proc is None:
+            return
+        self._stop_requested = True
+        self.paused = pause
+        self._set_state("stopping")
+        self._proc.terminate()  # SIGTERM on Unix: the trainer checkpoints and exits
+        if sys.platform == "win32":
+            # Windows has no SIGTERM for console programs; the run resumes from its last checkpoint.
+            QTimer.singleShot(3000, self._kill)
+        self._kill_timer.start()
+
+    def _kill(self) -> None:
+        if self._proc is not None:
+            self._proc.kill()
+
+    def _set_state(self, state: str) -> None:
+        if state != self._state:
+            self._state = state
+            self.state_changed.emit(state)
+
+    def _read_stdout(self) -> None:
+        if self._proc is None:
+            return
+        self._out_buf += bytes(self._proc.readAllStandardOutput())
+        *lines, self._out_buf = self._out_buf.split(b"\n")
+        for raw in lines:
+            self._handle_line(raw.decode("utf-8", "replace").strip())
+
+    def _read_stderr(self) -> None:
+        if self._proc is None:
+            return
+        self._err_buf += bytes(self._proc.readAllStandardError())
+        # tqdm redraws its bar with carriage returns: each redraw counts as a line.
+        *lines, self._err_buf = self._err_buf.replace(b"\r", b"\n").split(b"\n")
+        for raw in lines:
+            line = raw.decode("utf-8", "replace").rstrip()
+            if line:
+                self._stderr_line(line)
+
+    def _stderr_line(self, line: str) -> None:
+        if self.stderr_tail and "it/s" in line and "it/s" in self.stderr_tail[-1]:
+            self.stderr_tail[-1] = line  # one progress bar line, not forty
+        else:
+            self.stderr_tail.append(line)
+        self.log.emit(line)
+
+    def _handle_line(self, line: str) -> None:
+        if not line:
+            return
+        try:
+            ev = json.loads(line)
+        except ValueError:
+            self._stderr_line(line)  # a stray print in the trainer: keep it as a log line
+            return
+        if not isinstance(ev, dict):
+            return
+        self.last_event = ev
+        kind = ev.get("event")
+        if kind == "start":
+            if ev.get("run"):
+                self.run_dir = Path(ev["run"])
+            self._set_state("stopping" if self._stop_requested else "running")
+            self.started.emit(ev)
+        elif kind == "step":
+            self.step.emit(ev)
+        elif kind == "sample":
+            self.sample.emit(ev)
+        elif kind == "checkpoint":
+            self.checkpoint.emit(ev)
+        elif kind == "val":
+            self.val.emit(ev)
+        elif kind in ("done", "stopped"):
+            # Held until the process has exited, so that a listener sees it gone and can resume at once.
+            self._end_event = ev
+        elif kind == "error":
+            self._error_message = str(ev.get("message", "training failed"))
+
+    def _on_error(self, error: QProcess.ProcessError) -> None:
+        if error == QProcess.ProcessError.FailedToStart and self._proc is not None:
+            msg = f"could not start the trainer ({self.python}): {self._proc.errorString()}"
+            self._proc.deleteLater()
+            self._proc = None
+            self._kill_timer.stop()
+            self._set_state("idle")
+            self.errored.emit(msg)
+
+    def _on_finished(self, code: int, status: QProcess.ExitStatus) -> None:
+        # Read what is left in the pipes first: the last events often arrive with the exit.
+        self._read_stdout()
+        self._read_stderr()
+        if self._out_buf.strip():
+            self._handle_line(self._out_buf.decode("utf-8", "replace").strip())
+        if self._err_buf.strip():
+            self._stderr_line(self._err_buf.decode("utf-8", "replace").strip())
+        self._out_buf = self._err_buf = b""
+        proc, self._proc = self._proc, None
+        self._kill_timer.stop()
+        self._set_state("idle")
+        if proc is not None:
+            proc.deleteLater()
+        crashed = status == QProcess.ExitStatus.CrashExit
+        end = self._end_event
+        if end is not None and not self._error_message and (code == 0 or self._stop_requested):
+            # A "done" after a stop request is a stop too (the stop came at the very end).
+            stopped = end.get("event") == "stopped" or self._stop_requested
+            (self.stopped if stopped else self.finished).emit(end)
+            return
+        if self._stop_requested and not self._error_message and (crashed or code == 0):
+            # Stopped before it could say so (killed after the grace period, or stopped during start-up).
+            self.stopped.emit({"event": "stopped", "run": str(self.run_dir or ""), **_where(self.last_event)})
+            return
+        if code == 0 and not crashed and not self._error_message:
+            self.finished.emit({"event": "done", **_where(self.last_event)})
+            return
+        self.errored.emit(self._failure_text(code, crashed))
+
+    def _failure_text(self, code: int, crashed: bool) -> str:
+        if self._error_message:
+            head = self._error_message
+        elif crashed:
+            head = "the training process died (killed, out of memory, or crashed)"
+        else:
+            head = f"the training process failed (exit code {code})"
+        tail = [ln for ln in self.stderr_tail if "it/s" not in ln][-8:]
+        if tail and not (len(tail) == 1 and self._error_message and self._error_message in tail[0]):
+            head += "\n" + "\n".join(tail)
+        return head
+
+
+def _where(ev: dict) -> dict:
+    return {k: ev[k] for k in ("epoch", "iter") if k in ev}

@@ -1,0 +1,239 @@
+"""The training panel, with a real trainer in a real child process: it trains a tiny model, the loss plot
+and the sample grid update, pause and resume continue the same run, the newest checkpoint goes into a real
+MainWindow's live view, and a broken dataset lists its problems and never starts."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QPoint, Qt
+
+from models.dataset_make import add_pair
+from models.imageio import load_image
+from sketchpad.widgets.loss_plot import LossPlot, ema
+from sketchpad.widgets.runs_list import RunError, RunsList, delete_run
+from sketchpad.widgets.training_panel import SCRATCH, TrainingPanel
+
+pytestmark = pytest.mark.gui
+
+TINY = "--num-downs 5 --ngf 4 --ndf 4 --crop-size 32 --load-size 32 --num-workers 0 --sample-every 2 --save-every-iters 2"
+
+
+def make_pairs(root: Path, n: int = 6, size: int = 32) -> Path:
+    """n (line drawing, photo) pairs: a dark cross in the drawing, a coloured square in the photo."""
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        a = np.full((size, size), 255, np.uint8)
+        b = np.full((size, size, 3), 210, np.uint8)
+        y, x = (int(v) for v in rng.integers(4, size - 12, 2))
+        a[y : y + 8, x + 4] = 0
+        a[y + 4, x : x + 8] = 0
+        b[y : y + 8, x : x + 8] = rng.integers(0, 200, 3)
+        add_pair(root, a, b, name=f"pair{i}")
+    return root
+
+
+@pytest.fixture
+def window(qtbot):
+    from sketchpad.window import MainWindow
+
+    w = MainWindow(prompts=False, restore="no")
+    qtbot.addWidget(w)
+    yield w
+    w.shutdown()
+
+
+@pytest.fixture
+def panel(qtbot, window):
+    p = TrainingPanel(window)
+    window.add_dock(p, "Training")
+    window.show()
+    yield p
+    if p.proc.is_running():
+        p.proc.kill()
+        p.proc.wait(10_000)
+
+
+def check(qtbot, panel, folder) -> None:
+    panel.set_dataset(str(folder))
+    qtbot.waitUntil(lambda: panel.report is not None, timeout=20_000)
+
+
+def save_shot(widget, tmp_path, name: str) -> Path:
+    out = tmp_path / name
+    assert widget.grab().save(str(out))
+    if os.environ.get("SKETCHPAD_TEST_SHOTS"):  # to look at it by hand
+        widget.grab().save(str(Path(os.environ["SKETCHPAD_TEST_SHOTS"]) / name))
+    return out
+
+
+@pytest.mark.slow
+def test_trains_pauses_resumes_and_hot_swaps(qtbot, tmp_path, window, panel):
+    data = make_pairs(tmp_path / "pairs")
+    check(qtbot, panel, data)
+    assert panel.report.format == "paired" and panel.start_btn.isEnabled(), panel.report_view.toPlainText()
+    panel.init_combo.setCurrentIndex(panel.init_combo.findData(SCRATCH))
+    panel.holdout.setValue(2)
+    panel.name_edit.setText("tiny run")
+    panel.extra_edit.setText(TINY + " --max-iters 8")
+    proc = panel.proc
+
+    with qtbot.waitSignal(proc.sample, timeout=90_000):
+        qtbot.mouseClick(panel.start_btn, Qt.MouseButton.LeftButton)
+    assert panel.is_training() and panel.run_dir.name == "tiny_run"
+    assert panel.plot.points("G_L1") >= 2 and set(panel.plot.names()) >= {"G_GAN", "G_L1", "D_real", "D_fake"}
+    assert panel.samples_seen >= 1 and not panel.sample_view.pixmap().isNull()
+    assert panel.progress.maximum() == 8 and panel.progress.value() >= 2
+    assert panel.pause_btn.isEnabled() and not panel.start_btn.isEnabled()
+    shot = save_shot(panel, tmp_path, "training-panel.png")
+    with Image.open(shot) as im:
+        assert im.size[0] > 200
+
+    with qtbot.waitSignal(proc.stopped, timeout=60_000) as stopped:
+        qtbot.mouseClick(panel.pause_btn, Qt.MouseButton.LeftButton)
+    paused_at = stopped.args[0]["iter"]
+    assert 2 <= paused_at < 8 and panel.resume_btn.isEnabled() and not panel.is_training()
+    points_before = panel.plot.points("G_L1")
+
+    with qtbot.waitSignal(proc.started, timeout=60_000) as started:
+        qtbot.mouseClick(panel.resume_btn, Qt.MouseButton.LeftButton)
+    assert started.args[0]["resumed"] and started.args[0]["iter"] == paused_at
+    with qtbot.waitSignal(proc.finished, timeout=90_000) as done:
+        pass
+    assert done.args[0]["iter"] == 8 and panel.plot.points("G_L1") > points_before
+    events = [json.loads(ln) for ln in (panel.run_dir / "metrics.jsonl").read_text().splitlines()]
+    iters = [e["iter"] for e in events if e["event"] == "step"]
+    assert iters == list(range(1, 9))  # one run, its counter continued, no step twice
+    assert [e["resumed"] for e in events if e["event"] == "start"] == [False, True]
+
+    # The run is listed; one click puts its checkpoint into the live view, the drawing kept.
+    assert any(r.path == panel.run_dir for r in panel.runs.runs)
+    with qtbot.waitSignal(window.translation_shown, timeout=20_000):
+        window.canvas.set_image_array(np.full((*window.canvas.image_size()[::-1], 3), 255, np.uint8))
+    before = window.current_result().copy()
+    drawing = window.canvas.image_array()
+    with qtbot.waitSignal(window.translation_shown, timeout=20_000):
+        assert panel.use_btn.isEnabled()
+        qtbot.mouseClick(panel.use_btn, Qt.MouseButton.LeftButton)
+    assert window.model_entry.path == (panel.run_dir / "latest.safetensors").resolve()
+    after = window.current_result()
+    assert after.shape[:2] == before.shape[:2] and np.abs(after.astype(int) - before.astype(int)).mean() > 1
+    assert (window.canvas.image_array() == drawing).all()
+
+
+def test_broken_dataset_lists_its_problems_and_does_not_start(qtbot, tmp_path, panel):
+    data = make_pairs(tmp_path / "pairs", n=4)
+    (data / "train" / "B" / "pair1.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    Image.new("L", (32, 32), 255).save(data / "train" / "A" / "lonely.png")
+    check(qtbot, panel, data)
+    text = panel.report_view.toPlainText()
+    assert "pair1.png" in text and "lonely.png" in text and "Cannot start" in text
+    assert not panel.start_btn.isEnabled()
+    assert panel.start() is False and not panel.is_training()
+    assert panel.error.isVisible() and "2 problem files" in panel.error.text()
+    # Offered, never silently done: training without the listed files is an explicit choice.
+    assert panel.skip_bad.isVisibleTo(panel)
+    panel.skip_bad.setChecked(True)
+    assert panel.start_btn.isEnabled()
+
+
+def test_photo_folder_becomes_a_lineart_dataset(qtbot, tmp_path, panel):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(3):
+        img = np.full((48, 64, 3), 235, np.uint8)
+        img[10:30, 12 + 8 * i : 40 + 8 * i] = rng.integers(0, 150, 3)
+        Image.fromarray(img).save(photos / f"photo {i}.jpg")
+    check(qtbot, panel, photos)
+    assert panel.report.format == "folder" and not panel.start_btn.isEnabled()
+    assert "make a line-art dataset" in panel.report_view.toPlainText()
+    dlg = panel.open_make_dialog()
+    qtbot.addWidget(dlg)
+    assert dlg.photos_edit.text() == str(photos) and dlg.out_edit.text() == str(tmp_path / "photos-lineart")
+    thin = dlg.preview_lineart()
+    dlg.thickness.setValue(10)  # 5 px
+    thick = dlg.preview_lineart()
+    assert (thick < 128).sum() > 2 * (thin < 128).sum()
+    assert not dlg.preview_lines.pixmap().isNull()
+    with qtbot.waitSignal(dlg.made, timeout=30_000):
+        qtbot.mouseClick(dlg.make_btn, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.report is not None and panel.report.format == "paired", timeout=20_000)
+    assert panel.report.counts["train"] == {"A": 3, "B": 3} and panel.start_btn.isEnabled()
+
+
+def test_trace_a_photo_and_save_the_pair(qtbot, tmp_path, window, panel):
+    data = make_pairs(tmp_path / "pairs", n=2)
+    check(qtbot, panel, data)
+    photo = tmp_path / "cat.png"
+    Image.fromarray(np.tile(np.linspace(0, 255, 80, dtype=np.uint8), (40, 1))).convert("RGB").save(photo)
+    assert not panel.save_pair_btn.isEnabled()
+    assert panel.trace_photo(str(photo))
+    canvas = window.canvas
+    w, h = canvas.image_size()
+    assert canvas.has_underlay() and abs(w / h - 2.0) < 0.1
+    canvas.set_tool("pen")
+    t = canvas.view_transform()
+    p0, p1 = t.map(QPoint(w // 4, h // 2)), t.map(QPoint(3 * w // 4, h // 2))
+    qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=p0)
+    qtbot.mouseMove(canvas, p1)
+    qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=p1)
+    drawing = canvas.image_array()
+    assert (drawing != drawing[0, 0]).any()
+    qtbot.mouseClick(panel.save_pair_btn, Qt.MouseButton.LeftButton)
+    a, b = data / "train" / "A" / "tracing.png", data / "train" / "B" / "tracing.png"
+    assert (load_image(a) == drawing).all()
+    assert load_image(b).shape[:2] == drawing.shape[:2]
+    qtbot.waitUntil(
+        lambda: panel.report is not None and panel.report.counts["train"]["A"] == 3, timeout=20_000
+    )
+
+
+def test_runs_list_renames_and_deletes(qtbot, tmp_path):
+    root = tmp_path / "runs"
+    for name, l1 in (("cats", 0.2), ("dogs", 0.3)):
+        d = root / name
+        d.mkdir(parents=True)
+        (d / "options.json").write_text(json.dumps({"model": "pix2pix"}))
+        lines = [
+            {"event": "step", "epoch": 2, "iter": 40, "losses": {"G_L1": 9.0}},
+            {"event": "val", "l1": l1},
+        ]
+        (d / "metrics.jsonl").write_text("".join(json.dumps(e) + "\n" for e in lines))
+    runs = RunsList(root=root)
+    qtbot.addWidget(runs)
+    assert {r.name for r in runs.runs} == {"cats", "dogs"}
+    assert runs.tree.topLevelItemCount() == 2
+    runs.select(root / "cats")
+    assert "val L1 0.200" in runs.tree.selectedItems()[0].text(4)
+    runs.ask_name = lambda current: "big cats!"
+    with qtbot.waitSignal(runs.changed):
+        qtbot.mouseClick(runs.rename_btn, Qt.MouseButton.LeftButton)
+    assert (root / "big_cats").is_dir() and not (root / "cats").exists()
+    runs.select(root / "dogs")
+    runs.set_busy(root / "dogs")  # being trained: not deleted
+    assert not runs.delete_btn.isEnabled()
+    runs.set_busy(None)
+    runs.confirm = lambda text: "dogs" in text
+    qtbot.mouseClick(runs.delete_btn, Qt.MouseButton.LeftButton)
+    assert not (root / "dogs").exists() and [r.name for r in runs.runs] == ["big_cats"]
+    (tmp_path / "precious").mkdir()
+    with pytest.raises(RunError):
+        delete_run(tmp_path / "precious", root)
+
+
+def test_loss_plot_curves_and_log_scale(qtbot):
+    plot = LossPlot()
+    qtbot.addWidget(plot)
+    for i in range(1, 6):
+        plot.add(i, {"G_L1": 10.0 / i, "D_real": 0.5, "bad": float("nan")})
+    assert plot.points("G_L1") == 5 and plot.points("bad") == 0
+    plot.log_box.setChecked(True)
+    assert plot.is_log() and plot.plot.getPlotItem().ctrl.logYCheck.isChecked()
+    smooth = ema(np.array([1.0, 0.0, 0.0]), 0.5)
+    assert smooth[0] == 1.0 and 0 < smooth[2] < smooth[1] < 1

@@ -1,0 +1,105 @@
+"""The trainer's child process: JSON lines become signals; crashes and errors become one `errored`
+message with the trainer's last stderr lines, and the app goes on."""
+
+from __future__ import annotations
+
+import stat
+import sys
+
+import pytest
+
+from sketchpad.training_process import TrainingProcess, TrainRequest
+
+pytestmark = pytest.mark.gui
+
+
+def fake_python(tmp_path, body: str):
+    """An executable that stands in for the Python interpreter (a real child process, no torch)."""
+    if sys.platform == "win32":
+        pytest.skip("the stand-in trainer is a shell script")
+    exe = tmp_path / "fake-python"
+    exe.write_text("#!/bin/sh\n" + body)
+    exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
+    return str(exe)
+
+
+def test_request_becomes_trainer_options():
+    args = TrainRequest(data="d", out="r", init="m.safetensors", epochs=5, lr=1e-4, holdout=3).args()
+    assert args[:6] == ["--model", "pix2pix", "--data", "d", "--out", "r"]
+    assert args[args.index("--epochs") + 1] == "3" and args[args.index("--epochs-decay") + 1] == "2"
+    assert args[args.index("--init") + 1] == "m.safetensors" and "--lambda-l1" in args
+    cyc = TrainRequest(data="d", out="r", model="cyclegan", lambda_l1=10, sketch_augment=True).args()
+    assert "--lambda-a" in cyc and "--lambda-l1" not in cyc and "--sketch-augment" in cyc
+
+
+def test_events_become_signals_and_a_crash_is_reported(qtbot, tmp_path):
+    exe = fake_python(
+        tmp_path,
+        """
+echo '{"event": "start", "run": "R", "epoch": 1, "iter": 0}'
+echo 'not json: a stray print'
+printf '{"event": "step", "epoch": 1, "iter": 1, "losses": {"G_L1": 3.5}}\\n{"event": "sample", "path": "s.png"}\\n'
+echo 'Traceback (most recent call last):' >&2
+echo 'RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB' >&2
+kill -9 $$
+""",
+    )
+    proc = TrainingProcess(python=exe)
+    steps, samples = [], []
+    proc.step.connect(steps.append)
+    proc.sample.connect(samples.append)
+    with qtbot.waitSignal(proc.errored, timeout=10_000) as blocker:
+        proc.start(TrainRequest(data="d", out=str(tmp_path / "run")))
+    text = blocker.args[0]
+    assert "died" in text and "CUDA out of memory" in text
+    assert steps[0]["losses"] == {"G_L1": 3.5} and samples[0]["path"] == "s.png"
+    assert "not json: a stray print" in proc.stderr_tail
+    assert not proc.is_running() and proc.state == "idle"
+
+
+def test_error_event_and_exit_code(qtbot, tmp_path):
+    exe = fake_python(
+        tmp_path,
+        """
+echo '{"event": "error", "message": "dataset/x.png: corrupt image"}'
+echo 'sketchpad: error: dataset/x.png: corrupt image' >&2
+exit 2
+""",
+    )
+    proc = TrainingProcess(python=exe)
+    with qtbot.waitSignal(proc.errored, timeout=10_000) as blocker:
+        proc.resume(tmp_path)
+    assert blocker.args[0].startswith("dataset/x.png: corrupt image")
+
+
+def test_stop_sends_sigterm_and_the_run_stops(qtbot, tmp_path):
+    exe = fake_python(
+        tmp_path,
+        """
+trap 'echo "{\\"event\\": \\"stopped\\", \\"epoch\\": 1, \\"iter\\": 7}"; exit 0' TERM
+echo '{"event": "start", "run": "R", "epoch": 1, "iter": 0}'
+while true; do sleep 0.05; done
+""",
+    )
+    proc = TrainingProcess(python=exe)
+    with qtbot.waitSignal(proc.started, timeout=10_000):
+        proc.start(TrainRequest(data="d", out=str(tmp_path / "run")))
+    assert proc.is_running() and proc.pid() > 0
+    with qtbot.waitSignal(proc.stopped, timeout=10_000) as blocker:
+        proc.pause()
+    assert blocker.args[0]["iter"] == 7 and proc.paused and not proc.is_running()
+
+
+def test_a_missing_interpreter_is_an_error_not_a_crash(qtbot, tmp_path):
+    proc = TrainingProcess(python=str(tmp_path / "no-such-python"))
+    with qtbot.waitSignal(proc.errored, timeout=10_000) as blocker:
+        proc.start(TrainRequest(data="d", out=str(tmp_path / "run")))
+    assert "could not start" in blocker.args[0] and not proc.is_running()
+
+
+@pytest.mark.slow
+def test_the_real_trainer_reports_a_bad_dataset(qtbot, tmp_path):
+    proc = TrainingProcess()
+    with qtbot.waitSignal(proc.errored, timeout=60_000) as blocker:
+        proc.start(TrainRequest(data=str(tmp_path / "missing"), out=str(tmp_path / "run")))
+    assert "missing" in blocker.args[0] and "Traceback" not in blocker.args[0]
