@@ -50,6 +50,7 @@ class LiveScheduler:
     _in_flight: str | None = field(default=None, init=False, repr=False)
     _started_at: float = field(default=0.0, init=False, repr=False)
     _times: dict = field(default_factory=dict, init=False, repr=False)
+    _warming: set = field(default_factory=lambda: set(TIERS), init=False, repr=False)
 
     # -- inputs
     def changed(self, key: Hashable, now: float) -> bool:
@@ -66,8 +67,11 @@ class LiveScheduler:
         self._pen_down = down
 
     def reset(self) -> None:
-        """Forget what was sent (a new model or device): the next call runs whatever is current."""
+        """Forget what was sent and how long it took (a new model or device): the next call runs
+        whatever is current, and the first job of each tier (warm-up) does not count as slow."""
         self._fast_sent = self._full_sent = None
+        self._times.clear()
+        self._warming = set(TIERS)
         self._oldest_unsent = self._last_change if self._key is not None else None
 
     # -- decisions
@@ -134,7 +138,9 @@ class LiveScheduler:
     def finished(self, now: float, *, ok: bool = True) -> None:
         """The job in flight ended; a failed one is not retried until the input changes."""
         tier, self._in_flight = self._in_flight, None
-        if ok and tier:
+        if tier in self._warming:
+            self._warming.discard(tier)  # one-time costs (allocation, kernel selection) are not speed
+        elif ok and tier:
             self._times.setdefault(tier, deque(maxlen=self.history)).append((now - self._started_at) * 1000)
 
 

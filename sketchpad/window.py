@@ -17,16 +17,13 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFileDialog,
-    QFrame,
     QHBoxLayout,
     QLabel,
     QMainWindow,
     QMessageBox,
-    QPushButton,
     QSlider,
     QSpinBox,
     QToolBar,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -42,6 +39,7 @@ from sketchpad.autosave import Autosaver, AutosaveStore, Recovered
 from sketchpad.live import LiveController
 from sketchpad.models_list import ModelEntry
 from sketchpad.widgets.canvas import TOOL_SHORTCUTS, TOOLS, Canvas
+from sketchpad.widgets.message_bar import MessageBar
 from sketchpad.widgets.model_picker import ModelPicker
 from sketchpad.widgets.palette_bar import PaletteBar
 from sketchpad.widgets.result_view import ResultView, to_qimage
@@ -60,48 +58,6 @@ DEVICES = [("Auto", "auto"), ("CPU", "cpu"), ("CUDA", "cuda"), ("MPS", "mps")]
 BN_MODES = [("Running stats", "running"), ("This image's stats", "image")]
 EXAMPLES_FOR_KIND = {"labels": ("facades",), "lineart": ("faces", "shoes"), "image": ("shoes", "faces")}
 DEFAULT_SIZE = (256, 256)
-
-
-class MessageBar(QFrame):
-    """A non-blocking message strip at the top of the window, with optional action buttons."""
-
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.setObjectName("messageBar")
-        self.setFrameShape(QFrame.Shape.StyledPanel)
-        lay = QHBoxLayout(self)
-        lay.setContentsMargins(10, 4, 4, 4)
-        self.label = QLabel(self)
-        self.label.setWordWrap(True)
-        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        lay.addWidget(self.label, 1)
-        self._buttons: list[QPushButton] = []
-        self._close = QToolButton(self)
-        self._close.setText("✕")
-        self._close.setAutoRaise(True)
-        self._close.setToolTip("Dismiss")
-        self._close.clicked.connect(self.hide)
-        lay.addWidget(self._close)
-        self.hide()
-
-    def show_message(self, text: str, *, error: bool = False, actions: list[tuple[str, object]] = ()) -> None:
-        for b in self._buttons:
-            b.deleteLater()
-        self._buttons = []
-        self.label.setText(text)
-        color = "#b3261e" if error else "#2f6fbf"
-        self.setStyleSheet(f"#messageBar {{ border: 1px solid {color}; border-radius: 4px; }}")
-        lay = self.layout()
-        for text_, slot in actions:
-            b = QPushButton(text_, self)
-            b.clicked.connect(slot)
-            b.clicked.connect(self.hide)
-            lay.insertWidget(lay.count() - 1, b)
-            self._buttons.append(b)
-        self.show()
-
-    def button(self, text: str) -> QPushButton | None:
-        return next((b for b in self._buttons if b.text() == text), None)
 
 
 def _pane(title: QLabel, body: QWidget) -> QWidget:
@@ -438,9 +394,8 @@ class MainWindow(QMainWindow):
         c.changed.connect(self._on_canvas_changed)
         c.stroke_started.connect(self.live.pen_down)
         c.stroke_finished.connect(self.live.pen_up)
-        c.stroke_finished.connect(
-            self.autosaver.schedule
-        )  # a first stroke counts once it is on the undo stack
+        # A first stroke makes the drawing modified only once it is on the undo stack (pen up).
+        c.stroke_finished.connect(self.autosaver.schedule)
         c.tool_changed.connect(self._on_tool_changed)
         c.brush_size_changed.connect(self._on_brush_size_changed)
         c.color_changed.connect(self.palette_bar.set_current)

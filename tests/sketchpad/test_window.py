@@ -271,3 +271,77 @@ def test_shipped_live_tier_is_paired_with_its_model(tmp_path):
     assert [e.label for e in entries] == ["facades", "faces"]
     assert entries[0].live_path == (d / "facades-live.safetensors").resolve()
     assert entries[0].input_kind == "labels" and entries[1].live_path is None
+
+
+def test_two_tier_live_model_while_the_pen_moves_full_when_it_rests(qtbot, tmp_path):
+    from sketchpad.window import MainWindow
+
+    full = tiny(tmp_path / "pair.safetensors", ngf=8)
+    tiny(tmp_path / "pair-live.safetensors", ngf=4, seed=3)
+    w = MainWindow(str(full), device="cpu", prompts=False)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    try:
+        assert w.model_entry.live_path is not None
+        wait_full(qtbot, w)
+        tiers = []
+        w.translation_shown.connect(lambda info: tiers.append(info["tier"]))
+        c = w.canvas
+        c.set_tool("brush")
+        qtbot.mousePress(c, LEFT, NOMOD, wpos(c, 20, 20))
+        for i in range(1, 40):
+            p = wpos(c, 20 + 5 * i, 20 + 3 * i)
+            ev = QMouseEvent(
+                QEvent.Type.MouseMove,
+                QPointF(p),
+                QPointF(c.mapToGlobal(p)),
+                Qt.MouseButton.NoButton,
+                LEFT,
+                NOMOD,
+            )
+            QApplication.sendEvent(c, ev)
+            qtbot.wait(10)
+        qtbot.waitUntil(lambda: bool(tiers), timeout=10_000)
+        qtbot.wait(400)  # longer than the rest time, pen still down
+        assert set(tiers) == {"live"}  # the pen is down: only the fast model
+        assert "live" in w.status_tier.text()
+        qtbot.mouseRelease(c, LEFT, NOMOD, wpos(c, 215, 137))
+        wait_full(qtbot, w)  # the pen rests: the full model refines, once
+        assert tiers[-1] == "full" and tiers.count("full") == 1
+        ref = Translator(full, device="cpu")(c.image_array())
+        assert np.array_equal(w.current_result(), ref)
+    finally:
+        w.shutdown()
+
+
+def test_close_asks_about_unsaved_changes(qtbot, models, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from sketchpad.window import MainWindow
+
+    w = MainWindow(str(models["lineart"]), device="cpu", prompts=True)
+    qtbot.addWidget(w)
+    w.canvas.set_image_array(np.zeros((64, 64, 3), np.uint8))
+    asked = []
+    answer = QMessageBox.StandardButton.Cancel
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a) or answer)
+    assert not w.close()  # cancelled: the window and the drawing stay
+    assert asked and w.live.worker.isRunning()
+    answer = QMessageBox.StandardButton.Discard
+    assert w.close()
+    assert not w.live.worker.isRunning()
+
+
+def test_uncaught_exceptions_become_a_message_in_the_window(qtbot, window, monkeypatch):
+    import sys
+
+    from sketchpad.app import install_excepthook
+
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    install_excepthook(window.show_error)
+    try:
+        raise ValueError("boom in a slot")
+    except ValueError:
+        sys.excepthook(*sys.exc_info())
+    assert "boom in a slot" in window.errors[-1] and window.message_bar.isVisible()
