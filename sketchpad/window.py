@@ -339,6 +339,9 @@ class MainWindow(QMainWindow):
         v.addActions([self.act_zoom_in, self.act_zoom_out, self.act_fit, self.act_actual])
         v.addSeparator()
         v.addAction(self.act_variations)
+        v.addAction(
+            self._act("&Training panel", self.show_training_panel, tip="Train a model on your own pairs")
+        )
         self.model_menu = mb.addMenu("&Model")
         self.view_menu = v
         h = mb.addMenu("&Help")
@@ -806,6 +809,19 @@ class MainWindow(QMainWindow):
         self.view_menu.addAction(dock.toggleViewAction())
         return dock
 
+    def show_training_panel(self):
+        """The training panel, made and docked on first use (its imports are not paid at startup)."""
+        if getattr(self, "training_panel", None) is None:
+            from sketchpad.widgets.training_panel import TrainingPanel
+
+            self.training_panel = TrainingPanel(self)
+            self.training_dock = self.add_dock(self.training_panel, "Training")
+            self.training_panel.runs_changed.connect(self.refresh_models)
+            self.training_panel.message.connect(lambda m: self.statusBar().showMessage(m, 5000))
+        self.training_dock.show()
+        self.training_dock.raise_()
+        return self.training_panel
+
     # ------------------------------------------------------------------ messages, title
 
     def show_error(self, message: str) -> None:
@@ -920,6 +936,10 @@ class MainWindow(QMainWindow):
         if not self._maybe_save():
             event.ignore()
             return
+        panel = getattr(self, "training_panel", None)
+        if panel is not None and not panel.confirm_close():  # training runs: ask, then pause it
+            event.ignore()
+            return
         self.shutdown(clean=True)
         super().closeEvent(event)
 
@@ -928,6 +948,8 @@ class MainWindow(QMainWindow):
         if self._closing_clean:
             return
         self._closing_clean = True
+        if getattr(self, "training_panel", None) is not None:
+            self.training_panel.shutdown()  # the trainer saves a checkpoint; the run stays resumable
         try:
             self.canvas.undo_stack.cleanChanged.disconnect()
         except (RuntimeError, TypeError):
