@@ -107,6 +107,15 @@ class LossPlot(QWidget):
             self._y[name].append(v)
         self._schedule()
 
+    def curve(self, name: str) -> pg.PlotDataItem:
+        """The smoothed curve drawn for `name` (its data is what is on screen)."""
+        return self._curves[name][1]
+
+    def flush(self) -> None:
+        """Draw what has arrived now instead of at the next redraw tick."""
+        self._timer.stop()
+        self._redraw()
+
     def clear(self) -> None:
         for raw, smooth in self._curves.values():
             self.plot.removeItem(raw)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import stat
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -50,8 +52,8 @@ def window(qtbot):
 
 @pytest.fixture
 def panel(qtbot, window):
-    p = TrainingPanel(window)
-    window.add_dock(p, "Training")
+    p = window.show_training_panel()  # the window's hook: made on first use, docked
+    assert isinstance(p, TrainingPanel) and window.show_training_panel() is p
     window.show()
     yield p
     if p.proc.is_running():
@@ -90,6 +92,8 @@ def test_trains_pauses_resumes_and_hot_swaps(qtbot, tmp_path, window, panel):
     assert panel.samples_seen >= 1 and not panel.sample_view.pixmap().isNull()
     assert panel.progress.maximum() == 8 and panel.progress.value() >= 2
     assert panel.pause_btn.isEnabled() and not panel.start_btn.isEnabled()
+    panel.plot.flush()
+    assert len(panel.plot.curve("G_L1").getData()[0]) >= 2
     shot = save_shot(panel, tmp_path, "training-panel.png")
     with Image.open(shot) as im:
         assert im.size[0] > 200
@@ -237,3 +241,28 @@ def test_loss_plot_curves_and_log_scale(qtbot):
     assert plot.is_log() and plot.plot.getPlotItem().ctrl.logYCheck.isChecked()
     smooth = ema(np.array([1.0, 0.0, 0.0]), 0.5)
     assert smooth[0] == 1.0 and 0 < smooth[2] < smooth[1] < 1
+
+
+def test_closing_the_window_asks_while_training_and_pauses_the_run(qtbot, tmp_path, window, panel):
+    if sys.platform == "win32":
+        pytest.skip("the stand-in trainer is a shell script")
+    exe = tmp_path / "fake-python"  # a trainer that answers SIGTERM as the real one does
+    exe.write_text(
+        "#!/bin/sh\n"
+        'trap \'echo "{\\"event\\": \\"stopped\\", \\"iter\\": 3}"; exit 0\' TERM\n'
+        'echo \'{"event": "start", "run": "R", "epoch": 1, "iter": 0}\'\n'
+        "while true; do sleep 0.05; done\n"
+    )
+    exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
+    panel.proc.python = str(exe)
+    with qtbot.waitSignal(panel.proc.started, timeout=10_000):
+        panel.resume(str(tmp_path))
+    asked = []
+    panel.confirm = lambda text: asked.append(text) or False  # "keep training"
+    window.prompts = True
+    window.canvas.set_clean()
+    assert not window.close() and panel.is_training() and "Training is running" in asked[0]
+    panel.confirm = lambda text: True
+    with qtbot.waitSignal(panel.proc.stopped, timeout=10_000):
+        assert window.close()
+    assert not panel.is_training() and panel.proc.paused
