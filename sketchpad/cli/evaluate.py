@@ -1,0 +1,88 @@
+"""`sketchpad eval CHECKPOINT --data DIR [--split val] [--json] [--limit N]`: L1, PSNR, SSIM on a split, and
+the FCN-score for label-map models; FID is reported as null with the reason (no offline Inception weights)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from models.evaluate import evaluate
+from sketchpad.paths import WEIGHTS_DIR
+
+from . import UsageError
+
+DEFAULT_SEGMENTER = WEIGHTS_DIR / "facades-seg.safetensors"
+
+
+def add_parser(sub):
+    p = sub.add_parser("eval", help="score a checkpoint on a data split (L1, PSNR, SSIM, FCN-score)")
+    p.add_argument("checkpoint", help="our .safetensors or a reference .pth")
+    p.add_argument(
+        "--data", required=True, help="dataset folder (aligned train/ val/ test/, or split/A, split/B)"
+    )
+    p.add_argument("--split", default="val", help="train, val or test (default val)")
+    p.add_argument("--json", action="store_true", help="print exactly one JSON object")
+    p.add_argument("--limit", type=int, default=0, help="score only the first N pairs")
+    p.add_argument(
+        "--holdout",
+        type=int,
+        default=None,
+        help="for a set without the split folder: pairs cut from train as val (default 15, as in training)",
+    )
+    p.add_argument(
+        "--segmenter",
+        default=None,
+        help=f"FCN-score segmenter for label-map models (default {DEFAULT_SEGMENTER.name} when shipped)",
+    )
+    p.add_argument("--baseline", action="store_true", help="also score the mean training photo")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
+    return p
+
+
+def run(args) -> int:
+    if args.limit < 0:
+        raise UsageError("--limit must be >= 0")
+    if not Path(args.checkpoint).is_file():
+        raise UsageError(f"{args.checkpoint}: no such checkpoint file")
+    if not Path(args.data).is_dir():
+        raise UsageError(f"{args.data}: no such data folder")
+    seg = args.segmenter
+    if seg is None and DEFAULT_SEGMENTER.is_file():
+        seg = str(DEFAULT_SEGMENTER)
+    elif seg is not None and not Path(seg).is_file():
+        raise UsageError(f"{seg}: no such segmenter file")
+    result = evaluate(
+        args.checkpoint,
+        args.data,
+        args.split,
+        limit=args.limit or None,
+        holdout=args.holdout,
+        segmenter=seg,
+        baseline=args.baseline,
+        device=args.device,
+    )
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(
+        f"{result['name']} on {result['data']} [{result['split']}, {result['n']} pairs, {result['direction']}]"
+    )
+    rows = [("L1", "l1", "{:.4f}"), ("PSNR", "psnr", "{:.2f} dB"), ("SSIM", "ssim", "{:.4f}")]
+    for label, key, fmt in rows:
+        line = f"  {label:<6} {fmt.format(result[key])}"
+        if "baseline_mean_photo" in result:
+            line += f"   (mean photo {fmt.format(result['baseline_mean_photo'][key])})"
+        print(line)
+    if result["input_kind"] == "labels":
+        if result.get("fcn_pixel_acc") is None:
+            print(f"  FCN-score: not computed ({result.get('fcn_note', '')})")
+        else:
+            for label, key in (
+                ("pixel acc", "fcn_pixel_acc"),
+                ("class acc", "fcn_class_acc"),
+                ("mean IoU", "fcn_miou"),
+            ):
+                print(f"  FCN {label:<9} {result[key]:.3f}   (real photos {result[key + '_real']:.3f})")
+    print(f"  FID    n/a ({result['fid_note']})", file=sys.stdout)
+    return 0
