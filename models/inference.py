@@ -133,9 +133,19 @@ class Translator:
         dropout: bool = False,
         seed: int | None = None,
         fit: str = "pad",
+        backend: str = "torch",
     ):
         if fit not in FITS:
             raise ValueError(f"fit must be one of {FITS}")
+        # "torch": the net itself. "auto"/"onnx": models.fast runners (ONNX Runtime on the CPU, channels-last
+        # reduced precision with CUDA graphs on CUDA) where the mode allows; PyTorch for dropout on.
+        from .fast import BACKENDS
+
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}")
+        self.backend = backend
+        self._runners: dict[str, object] = {}  # bn_stats -> runner, or None where PyTorch runs it
+        self.runner_name, self.runner_note = "torch", ""  # what ran last, and why not faster
         self.device, self.device_note = pick_device(device)
         ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
         self.checkpoint = ckpt
@@ -179,7 +189,14 @@ class Translator:
         with rng:
             if dropout and seed is not None:
                 torch.manual_seed(seed)
-            y = self.net(x)
+            y = self._forward(x, bn_stats, dropout)
         out = to_uint8(unfit(y, orig, self.fit))
         self.last_ms = (time.perf_counter() - t0) * 1000
         return out
+
+    def _forward(self, x: torch.Tensor, bn_stats: str, dropout: bool) -> torch.Tensor:
+        if self.backend == "torch":
+            return self.net(x)
+        from .fast import run_fast
+
+        return run_fast(self, x, bn_stats, dropout)

@@ -1,0 +1,252 @@
+"""ONNX export of our generators, built straight from the module tree (no tracing), with dynamic H and W.
+
+Walking the known layers (U-Net and ResNet blocks, conv, transposed conv, norms, activations, pads) makes
+the graph in milliseconds, needs neither TorchScript nor onnxscript, and lets us choose the batch-norm
+mode: `bn_stats="running"` is the eval net; `bn_stats="image"` normalises by the image's own statistics,
+which for batch 1 is exactly instance normalisation with the batch norm's scale and shift (the reference
+test script without --eval). Dropout is left out (off); dropout-on stays a PyTorch job because its
+random masks must follow torch's seeds.
+
+    from models.export import export_onnx
+    export_onnx(net, "facades.onnx")          # verified against torch, raises ExportError on a mismatch
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .errors import SketchpadError
+from .generator import ResnetBlock, ResnetGenerator, UnetBlock, UnetGenerator
+
+OPSET = 17  # onnxruntime >= 1.12 runs it; every op we emit has been stable since opset 11-14
+IR_VERSION = 8
+
+
+class ExportError(SketchpadError):
+    """The net cannot be exported, or the exported graph does not match PyTorch."""
+
+
+class _Unsupported(Exception):
+    pass
+
+
+@dataclass
+class _Graph:
+    """Nodes and weights being collected; names are unique by a counter."""
+
+    nodes: list
+    inits: list
+    external: dict | None = None  # name -> array, when weights are handed to the runtime in memory
+    n: int = 0
+
+    def name(self, hint: str) -> str:
+        self.n += 1
+        return f"{hint}_{self.n}"
+
+    def const(self, a: np.ndarray, hint: str) -> str:
+        from onnx import TensorProto, numpy_helper
+
+        name = self.name(hint)
+        a = np.ascontiguousarray(a)
+        if self.external is None or a.dtype != np.float32:
+            self.inits.append(numpy_helper.from_array(a, name))
+            return name
+        # A placeholder that says "external data"; onnxruntime takes the array itself from memory, which
+        # spares copying 200 MB of weights through protobuf twice.
+        t = TensorProto(name=name, data_type=TensorProto.FLOAT, dims=a.shape)
+        t.data_location = TensorProto.EXTERNAL
+        for k, v in (("location", "in-memory"), ("offset", "0"), ("length", str(a.nbytes))):
+            t.external_data.add(key=k, value=v)
+        self.inits.append(t)
+        self.external[name] = a
+        return name
+
+    def node(self, op: str, inputs: list[str], **attrs) -> str:
+        from onnx import helper
+
+        out = self.name(op.lower())
+        self.nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
+        return out
+
+
+def _np(t: torch.Tensor | None) -> np.ndarray | None:
+    # A copy: a runtime that reads the array in place must not see later training steps.
+    return None if t is None else t.detach().to("cpu", torch.float32).clone().numpy()
+
+
+def _emit(m: nn.Module, x: str, g: _Graph, bn_stats: str) -> str:
+    """Append the ONNX nodes of module `m` applied to tensor `x`; returns the output's name."""
+    if isinstance(m, UnetGenerator | ResnetGenerator):
+        return _emit(m.model, x, g, bn_stats)
+    if isinstance(m, UnetBlock):
+        y = _emit(m.model, x, g, bn_stats)
+        return y if m.outermost else g.node("Concat", [x, y], axis=1)  # the skip connection
+    if isinstance(m, ResnetBlock):
+        return g.node("Add", [x, _emit(m.conv_block, x, g, bn_stats)])
+    if isinstance(m, nn.Sequential):
+        for sub in m:
+            x = _emit(sub, x, g, bn_stats)
+        return x
+    if isinstance(m, nn.Conv2d):
+        if m.padding_mode != "zeros" or isinstance(m.padding, str):
+            raise _Unsupported(f"Conv2d padding {m.padding!r}/{m.padding_mode}")
+        ins = [x, g.const(_np(m.weight), "w")]
+        if m.bias is not None:
+            ins.append(g.const(_np(m.bias), "b"))
+        ph, pw = m.padding
+        return g.node(
+            "Conv",
+            ins,
+            kernel_shape=list(m.kernel_size),
+            strides=list(m.stride),
+            pads=[ph, pw, ph, pw],
+            dilations=list(m.dilation),
+            group=m.groups,
+        )
+    if isinstance(m, nn.ConvTranspose2d):
+        ins = [x, g.const(_np(m.weight), "w")]
+        if m.bias is not None:
+            ins.append(g.const(_np(m.bias), "b"))
+        ph, pw = m.padding
+        return g.node(
+            "ConvTranspose",
+            ins,
+            kernel_shape=list(m.kernel_size),
+            strides=list(m.stride),
+            pads=[ph, pw, ph, pw],
+            output_padding=list(m.output_padding),
+            dilations=list(m.dilation),
+            group=m.groups,
+        )
+    if isinstance(m, nn.BatchNorm2d):
+        c = m.num_features
+        scale = _np(m.weight) if m.weight is not None else np.ones(c, np.float32)
+        shift = _np(m.bias) if m.bias is not None else np.zeros(c, np.float32)
+        s, b = g.const(scale, "bn_scale"), g.const(shift, "bn_shift")
+        if bn_stats == "image" or m.running_mean is None:
+            # Batch statistics of a batch of one = per-channel statistics of the image (biased variance).
+            return g.node("InstanceNormalization", [x, s, b], epsilon=float(m.eps))
+        mean, var = g.const(_np(m.running_mean), "bn_mean"), g.const(_np(m.running_var), "bn_var")
+        return g.node("BatchNormalization", [x, s, b, mean, var], epsilon=float(m.eps))
+    if isinstance(m, nn.InstanceNorm2d):
+        if m.track_running_stats:
+            raise _Unsupported("InstanceNorm2d with running statistics")
+        c = m.num_features
+        scale = _np(m.weight) if m.affine else np.ones(c, np.float32)
+        shift = _np(m.bias) if m.affine else np.zeros(c, np.float32)
+        return g.node(
+            "InstanceNormalization",
+            [x, g.const(scale, "in_scale"), g.const(shift, "in_shift")],
+            epsilon=float(m.eps),
+        )
+    if isinstance(m, nn.LeakyReLU):
+        return g.node("LeakyRelu", [x], alpha=float(m.negative_slope))
+    if isinstance(m, nn.ReLU):
+        return g.node("Relu", [x])
+    if isinstance(m, nn.Tanh):
+        return g.node("Tanh", [x])
+    if isinstance(m, nn.Dropout | nn.Identity):
+        return x  # dropout off: the identity
+    if isinstance(m, nn.ReflectionPad2d | nn.ReplicationPad2d):
+        left, right, top, bottom = m.padding
+        pads = g.const(np.array([0, 0, top, left, 0, 0, bottom, right], np.int64), "pads")
+        mode = "reflect" if isinstance(m, nn.ReflectionPad2d) else "edge"
+        return g.node("Pad", [x, pads], mode=mode)
+    raise _Unsupported(type(m).__name__)
+
+
+def onnx_model(
+    net: nn.Module, *, bn_stats: str = "running", input_nc: int | None = None, external: dict | None = None
+):
+    """The `onnx.ModelProto` of generator `net` (input 'input' (1|N, C, H, W) -> 'output'), H and W dynamic.
+    With `external` (a dict), float weights are left out of the proto and put there by name, for
+    `SessionOptions.add_external_initializers`."""
+    from onnx import TensorProto, helper
+
+    if bn_stats not in ("running", "image"):
+        raise ValueError("bn_stats must be 'running' or 'image'")
+    cfg = getattr(net, "cfg", None)
+    input_nc = input_nc or (cfg.input_nc if cfg else 3)
+    output_nc = cfg.output_nc if cfg else 3
+    g = _Graph(nodes=[], inits=[], external=external)
+    try:
+        out = _emit(net, "input", g, bn_stats)
+    except _Unsupported as e:
+        raise ExportError(f"cannot export a {type(net).__name__} to ONNX: unsupported layer {e}") from None
+    g.nodes.append(helper.make_node("Identity", [out], ["output"], name="output"))
+    dims_in = ["batch", input_nc, "height", "width"]
+    dims_out = ["batch", output_nc, "height", "width"]
+    graph = helper.make_graph(
+        g.nodes,
+        "sketchpad_generator",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, dims_in)],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, dims_out)],
+        initializer=g.inits,
+    )
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", OPSET)],
+        producer_name="sketchpad",
+        doc_string=f"{cfg.name if cfg else 'generator'} ngf {cfg.ngf if cfg else '?'}, bn_stats={bn_stats}",
+    )
+    model.ir_version = IR_VERSION
+    return model
+
+
+def torch_reference(net: nn.Module, x: torch.Tensor, bn_stats: str = "running") -> torch.Tensor:
+    """`net(x)` in the mode the export is made for (dropout off), leaving the net's modes as they were."""
+    from .inference import set_modes
+
+    saved = [(m, m.training, getattr(m, "track_running_stats", None)) for m in net.modules()]
+    try:
+        set_modes(net, bn_stats=bn_stats, dropout=False)
+        with torch.no_grad():
+            return net(x.to(next(net.parameters()).device)).float().cpu()
+    finally:
+        for m, training, track in saved:
+            m.training = training
+            if track is not None:
+                m.track_running_stats = track
+
+
+def max_abs_diff_onnx(
+    model_bytes: bytes, net: nn.Module, size: int | tuple[int, int], bn_stats: str
+) -> float:
+    """Largest |ONNX Runtime - PyTorch| over one random input of `size`."""
+    import onnxruntime as ort
+
+    h, w = (size, size) if isinstance(size, int) else size
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(1, net.cfg.input_nc, h, w, generator=gen) * 2 - 1
+    sess = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+    y = sess.run(None, {"input": x.numpy()})[0]
+    return float(np.abs(y - torch_reference(net, x, bn_stats).numpy()).max())
+
+
+def export_onnx(
+    net: nn.Module,
+    path: str | os.PathLike,
+    *,
+    bn_stats: str = "running",
+    verify_size: int | tuple[int, int] | None = 256,
+    tol: float = 1e-4,
+) -> float | None:
+    """Write `net` as ONNX to `path` (atomically) and, unless verify_size is None, check ONNX Runtime's
+    output against PyTorch's; returns the max abs difference. Raises ExportError on a mismatch."""
+    from .checkpoint import atomic_write
+
+    model = onnx_model(net, bn_stats=bn_stats)
+    data = model.SerializeToString()
+    diff = None
+    if verify_size is not None:
+        diff = max_abs_diff_onnx(data, net, verify_size, bn_stats)
+        if not diff <= tol:
+            raise ExportError(f"the ONNX graph differs from PyTorch by {diff:.2g} (tolerance {tol:g})")
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+    return diff
