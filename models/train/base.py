@@ -96,6 +96,10 @@ class GANModel:
     def step(self, batch: dict) -> dict[str, float]:
         raise NotImplementedError
 
+    def generator_meta(self, name: str, meta: dict) -> dict:
+        """The header for generator file `name` (CycleGAN's G_B says it runs the other way)."""
+        return meta
+
     # ---- resume
     def state_dict(self) -> dict:
         state = {

@@ -300,10 +300,11 @@ class Trainer:
         atomic_write(self.run_dir / STATE_FILE, lambda tmp: torch.save(state, tmp))
         meta = self.checkpoint_meta()
         for name, net in self.model.generators().items():
-            if hasattr(net, "save_file"):
-                net.save_file(self.run_dir / name, meta)
+            net_meta = self.model.generator_meta(name, meta)
+            if hasattr(net, "save_file"):  # DCGAN: its own header
+                net.save_file(self.run_dir / name, net_meta)
             else:
-                save_checkpoint(self.run_dir / name, net, meta)
+                save_checkpoint(self.run_dir / name, net, net_meta)
         return path
 
     def _load_state(self, state: dict) -> None:
