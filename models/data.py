@@ -46,6 +46,7 @@ class DataOptions:
     seed: int = 0
     holdout: int = 0  # >0: take this many train items as the val split (for sets without one)
     skip_bad: bool = False  # leave out files check_dataset reported, instead of refusing
+    sketch_augment: bool = False  # perturb line-art inputs as a hand would draw them (models.lineart)
 
     def __post_init__(self) -> None:
         if self.direction not in DIRECTIONS:
@@ -384,6 +385,12 @@ class PairedDataset(_Base):
             a, b = _open(p), _open(q)
         if self.opts.direction == "BtoA":
             a, b = b, a
+        if random and self.opts.sketch_augment:
+            from .lineart import sketch_augment
+
+            # Its own seeded stream, so the crop and flip draws stay those of a run without it.
+            rng = np.random.default_rng([self.opts.seed & 0xFFFFFFFF, epoch, index, 1])
+            a = Image.fromarray(sketch_augment(np.asarray(a), rng))
         aug = draw_aug(_item_rng(self.opts.seed, epoch, index), self.opts) if random else None
         return {
             "A": transform(a, self.opts, aug, self.opts.input_nc),

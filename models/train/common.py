@@ -66,6 +66,7 @@ class TrainOptions:
     input_kind: str = ""  # "": guessed from the data
     holdout: int = 0  # take this many train items as val when there is no val split
     skip_bad: bool = False  # train without the files the check reports instead of refusing
+    sketch_augment: bool = False  # line-art inputs thinned/thickened, strokes dropped, wobbled
     num_workers: int = 2
     # running
     device: str = "auto"

@@ -64,6 +64,12 @@ def add_parser(sub):
     d.add_argument("--input-kind", choices=["labels", "lineart", "image"])
     d.add_argument("--holdout", type=int, help="hold N train items out as val (sets without a val split)")
     d.add_argument("--skip-bad", action="store_true", default=None, help="train without unreadable files")
+    d.add_argument(
+        "--sketch-augment",
+        action="store_true",
+        default=None,
+        help="vary line-art inputs as hands draw them (width, dropped strokes, wobble)",
+    )
     d.add_argument("--num-workers", type=int)
     r = p.add_argument_group("running")
     r.add_argument("--device", help="auto, cpu, cuda, cuda:N")

@@ -94,3 +94,22 @@ def test_add_pair_sanitises_names_and_aligns_sizes(tmp_path):
 )
 def test_sanitize_name(raw, clean):
     assert sanitize_name(raw) == clean
+
+
+def test_sketch_augment_in_the_training_data(tmp_path):
+    drawing = np.full((48, 48), 255, np.uint8)
+    drawing[10:40, 24] = 0
+    drawing[24, 5:20] = 0
+    drawing[8, 30:33] = 0
+    add_pair(tmp_path, drawing, photo(48, 48))
+    plain = PairedDataset(tmp_path, "train", DataOptions(input_nc=1, load_size=48, crop_size=48, flip=False))
+    aug = PairedDataset(
+        tmp_path,
+        "train",
+        DataOptions(input_nc=1, load_size=48, crop_size=48, flip=False, sketch_augment=True),
+    )
+    items = [aug[(e, 0)] for e in range(4)]
+    assert any((it["A"] != plain[(e, 0)]["A"]).any() for e, it in enumerate(items))
+    assert all((it["B"] == plain[(e, 0)]["B"]).all() for e, it in enumerate(items))  # targets untouched
+    assert (aug[(2, 0)]["A"] == items[2]["A"]).all()  # seeded by (epoch, index): resumes reproduce it
+    assert (aug[0]["A"] == plain[0]["A"]).all()  # validation items (no epoch) are never augmented
