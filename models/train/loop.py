@@ -188,6 +188,7 @@ class Trainer:
             seed=o.seed,
             holdout=o.holdout,
             skip_bad=o.skip_bad,
+            sketch_augment=o.sketch_augment,
         )
 
     def _build_data(self) -> None:
