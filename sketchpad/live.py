@@ -22,7 +22,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 import numpy as np
-from PySide6.QtCore import QObject, QThread, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal
 
 TIERS = ("live", "full")
 
@@ -227,10 +227,12 @@ class TranslationWorker(QThread):
             self._cond.notify()
 
     def stop(self, timeout_ms: int = 10_000) -> None:
+        """Ask the thread to end after its current job and wait for it."""
         with self._cond:
             self._stopping = True
             self._cond.notify()
         self.wait(timeout_ms)
+        _RUNNING.discard(self)
 
     def run(self) -> None:
         while True:
@@ -264,6 +266,16 @@ class TranslationWorker(QThread):
             self.done.emit(req, out, ms)
 
 
+# Running workers, kept referenced until stopped: a QThread collected while it runs aborts the process,
+# so a controller that is deleted without shutdown() (or an app that quits) still stops its thread.
+_RUNNING: set[TranslationWorker] = set()
+
+
+def _stop_all() -> None:
+    for w in list(_RUNNING):
+        w.stop()
+
+
 class LiveController(QObject):
     """Turns drawing changes into translations on the worker, newest first, never blocking the UI."""
 
@@ -280,6 +292,12 @@ class LiveController(QObject):
         self.worker.done.connect(self._on_done)
         self.worker.failed.connect(self._on_failed)
         self.worker.start()
+        _RUNNING.add(self.worker)
+        worker = self.worker  # the lambda must not hold `self`: it runs after the C++ object is gone
+        self.destroyed.connect(lambda *_: worker.stop())
+        app = QCoreApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(_stop_all)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._pump)

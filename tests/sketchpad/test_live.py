@@ -238,3 +238,14 @@ def test_variations_are_seeded_dropout_samples(qtbot, tmp_path, controller):
     assert seeds == [1, 2]
     assert np.array_equal(outs[0], ref.translate(img, dropout=True, seed=1))
     assert not np.array_equal(outs[0], outs[1])
+
+
+def test_a_deleted_controller_stops_its_thread(qtbot):
+    from sketchpad.live import LiveController
+
+    c = LiveController()
+    worker = c.worker
+    assert worker.isRunning()
+    with qtbot.waitSignal(c.destroyed, timeout=5000):
+        c.deleteLater()
+    assert worker.wait(5000) and not worker.isRunning()
