@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 import sys
 import threading
@@ -129,7 +130,8 @@ class Trainer:
         run = Path(opts.out)
         if run.exists() and not run.is_dir():
             raise DataError(f"{run}: exists and is not a folder")
-        if (run / STATE_FILE).exists() or (run / OPTIONS_FILE).exists():
+        other_rank = int(os.environ.get("RANK", "0")) > 0  # under torchrun rank 0 may have made it already
+        if not other_rank and ((run / STATE_FILE).exists() or (run / OPTIONS_FILE).exists()):
             raise DataError(
                 f"{run}: already holds a run; continue it with --resume {run} or choose another --out"
             )
