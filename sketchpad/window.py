@@ -137,6 +137,9 @@ class MainWindow(DocumentActions, QMainWindow):
             self.load_model(models_list.BUILTIN_ID)
         self.canvas.new_drawing(DEFAULT_SIZE)
         self._update_title()
+        geometry = settings.get("window/geometry", None)
+        if geometry is not None:
+            self.restoreGeometry(geometry)
         self.recovered: Recovered | None = None
         self._offer_restore(restore)
 
@@ -719,6 +722,8 @@ class MainWindow(DocumentActions, QMainWindow):
         if self._closing_clean:
             return
         self._closing_clean = True
+        if self.isVisible():
+            settings.put("window/geometry", self.saveGeometry())
         if getattr(self, "training_panel", None) is not None:
             self.training_panel.shutdown()  # the trainer saves a checkpoint; the run stays resumable
         try:
