@@ -52,8 +52,21 @@ class Checkpoint:
 # ---------------------------------------------------------------- writing
 
 
+def _umask_mode() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+# mkstemp makes 0600 files; a checkpoint or drawing should get the permissions any other saved file gets.
+_FILE_MODE = _umask_mode()
+
+
 def atomic_write(path: str | os.PathLike, write) -> Path:
-    """Call `write(tmp_path)` then rename onto `path`, so a reader never sees a half-written file."""
+    """Call `write(tmp_path)` then rename onto `path`, so a reader never sees a half-written file.
+
+    The temporary file is `.NAME.XXXX.tmp` beside `path`; a process killed mid-write leaves only that
+    (see `remove_stale_temps`), never a damaged `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -62,11 +75,23 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
         write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
+    """Delete the `.NAME.XXXX.tmp` files that `atomic_write` calls killed mid-write left in `folder`.
+    Only for a folder this process owns (a run being resumed): another writer's temp would go too."""
+    removed = []
+    for p in Path(folder).glob(".*.tmp"):
+        if p.is_file() and not p.is_symlink():
+            p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
 
 
 def save_checkpoint(
@@ -130,7 +155,11 @@ def _load_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, An
 
 def _load_pth(path: Path) -> dict[str, torch.Tensor]:
     """A `.pth` through PyTorch's weights-only unpickler: tensors and plain containers, never code."""
-    if not zipfile.is_zipfile(path):
+    try:
+        is_zip = zipfile.is_zipfile(path)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:  # e.g. a damaged zip64 end record
+        raise CheckpointError(f"{path.name}: damaged zip archive ({e})") from None
+    if not is_zip:
         # Legacy (pre-1.6) pickles are refused too: the weights-only unpickler reads them, but we only
         # accept the zip format whose structure we can check before unpickling.
         with open(path, "rb") as f:
@@ -339,9 +368,22 @@ def build_from_state(
     return net
 
 
+def printable(text: str) -> str:
+    """`text` with control characters escaped (a file may be named "a\nb.pth"): messages stay one line."""
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> Checkpoint:
     """Load a generator from our `.safetensors` or a reference `.pth`; no flags, nothing unpickled as code."""
-    path = Path(path)
+    try:
+        return _load_checkpoint(Path(path), device)
+    except CheckpointError as e:
+        if str(e).isprintable():
+            raise
+        raise CheckpointError(printable(str(e))) from None
+
+
+def _load_checkpoint(path: Path, device: str | torch.device) -> Checkpoint:
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     size = path.stat().st_size

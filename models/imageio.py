@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .checkpoint import atomic_write
+from .checkpoint import atomic_write, printable
 from .errors import ImageError
 
 MAX_PIXELS = 50_000_000  # about 7000 x 7000: far past any drawing; refused before decoding
@@ -23,7 +23,15 @@ FORMATS = ("PNG", "JPEG", "BMP", "WEBP", "TIFF", "GIF")
 
 def open_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> Image.Image:
     """Open, check the size from the header, decode, and normalise to 8-bit 'RGB' or 'L' (alpha on white)."""
-    path = Path(path)
+    try:
+        return _open_image(Path(path), max_pixels)
+    except ImageError as e:
+        if str(e).isprintable():
+            raise
+        raise ImageError(printable(str(e))) from None  # a newline in a file name: still one line
+
+
+def _open_image(path: Path, max_pixels: int) -> Image.Image:
     name = path.name
     if not path.is_file():
         raise ImageError(f"{path}: no such file")
