@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from models.checkpoint import read_header
 from models.data import DataReport, check_dataset
 from models.dataset_make import add_pair, fit_photo
 from models.errors import SketchpadError
@@ -82,6 +83,16 @@ def process_memory_mb(pid: int) -> float:
         return total / 2**20
     except Exception:  # psutil missing, or the process just ended: memory is a nicety, never an error
         return 0.0
+
+
+def init_size(path: str) -> int:
+    """The training size a checkpoint's header records (0 if none or unreadable)."""
+    if not path or not str(path).endswith(".safetensors"):
+        return 0
+    try:
+        return int(read_header(path).get("size") or 0)
+    except (SketchpadError, TypeError, ValueError):
+        return 0
 
 
 def cuda_available() -> bool:
@@ -383,6 +394,12 @@ class TrainingPanel(QWidget):
         )
         out = new_run_dir(name)
         extra = ["--name", out.name]
+        init = self.init_combo.currentData() or ""
+        size = init_size(init)
+        if size:
+            # Fine-tune at the size the model was trained at: a live model's own (small) size is what
+            # makes a CPU fine-tune fast, and what it has learnt is at that scale.
+            extra += ["--crop-size", str(size), "--load-size", str(round(size * 286 / 256))]
         if self.on_cpu():
             extra += ["--ndf", str(CPU_DEFAULTS["ndf"])]
         if self.skip_bad.isVisible() and self.skip_bad.isChecked():
@@ -395,7 +412,7 @@ class TrainingPanel(QWidget):
             data=self.data_edit.text().strip(),
             out=str(out),
             model=self.model_combo.currentData(),
-            init=self.init_combo.currentData() or "",
+            init=init,
             epochs=self.epochs.value(),
             batch_size=self.batch.value(),
             lr=self.lr.value(),
