@@ -231,8 +231,11 @@ class TranslationWorker(QThread):
         with self._cond:
             self._stopping = True
             self._cond.notify()
-        self.wait(timeout_ms)
         _RUNNING.discard(self)
+        try:
+            self.wait(timeout_ms)
+        except RuntimeError:  # the C++ thread object is already gone (interpreter shutdown)
+            pass
 
     def run(self) -> None:
         while True:

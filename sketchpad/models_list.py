@@ -90,7 +90,9 @@ def user_runs(runs_dir: Path | None = None) -> list[ModelEntry]:
 def opened_entry(path: str | os.PathLike) -> ModelEntry:
     p = Path(path)
     live = p.with_name(p.stem + LIVE_SUFFIX + p.suffix)
-    return _entry(p, "opened", label=f"file: {p.name}", live=live if live.is_file() else None)
+    name = _header(p).get("name")
+    label = f"{name} ({p.name})" if name and name != p.stem else f"file: {p.name}"
+    return _entry(p, "opened", label=label, live=live if live.is_file() else None)
 
 
 def builtin_entry() -> ModelEntry:

@@ -11,7 +11,7 @@ from collections import deque
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -56,6 +56,7 @@ TOOL_LABELS = {
 DEVICES = [("Auto", "auto"), ("CPU", "cpu"), ("CUDA", "cuda"), ("MPS", "mps")]
 BN_MODES = [("Running stats", "running"), ("This image's stats", "image")]
 DEFAULT_SIZE = (256, 256)
+FPS_WINDOW_S = 2.0
 
 
 def _pane(title: QLabel, body: QWidget) -> QWidget:
@@ -96,7 +97,10 @@ class MainWindow(DocumentActions, QMainWindow):
         self._opened: list[str] = [p for p in settings.get("models/opened", []) or [] if Path(p).is_file()]
         if isinstance(self._opened, str):
             self._opened = [self._opened]
-        self._shown_times: deque[float] = deque(maxlen=30)
+        self._shown_times: deque[float] = deque(maxlen=240)
+        self._fps_timer = QTimer(self)  # the rate decays to nothing once results stop
+        self._fps_timer.setInterval(500)
+        self._fps_timer.timeout.connect(self._update_fps)
         self.last_result: np.ndarray | None = None
         self._variations: VariationsDialog | None = None
         self._closing_clean = False
@@ -532,18 +536,24 @@ class MainWindow(DocumentActions, QMainWindow):
     def _on_result(self, image: np.ndarray, info: dict) -> None:
         self.last_result = image
         self.result_view.set_result(image, badge=info["tier"])
-        now = time.monotonic()
-        self._shown_times.append(now)
-        recent = [t for t in self._shown_times if now - t <= 2.0]
-        fps = (
-            (len(recent) - 1) / (recent[-1] - recent[0])
-            if len(recent) > 1 and recent[-1] > recent[0]
-            else 0.0
-        )
+        self._shown_times.append(time.monotonic())
         self.status_tier.setText(f"Shown: {info['tier']}")
         self.status_ms.setText(f"{info['ms']:.0f} ms")
-        self.status_fps.setText(f"{fps:.1f} fps" if fps else "— fps")
+        self._update_fps()
+        if not self._fps_timer.isActive():
+            self._fps_timer.start()
         self.translation_shown.emit(dict(info))
+
+    def frame_rate(self) -> float:
+        """Results shown per second over the last two seconds."""
+        now = time.monotonic()
+        return sum(1 for t in self._shown_times if now - t <= FPS_WINDOW_S) / FPS_WINDOW_S
+
+    def _update_fps(self) -> None:
+        fps = self.frame_rate()
+        self.status_fps.setText(f"{fps:.1f} fps" if fps else "— fps")
+        if not fps:
+            self._fps_timer.stop()
 
     def current_result(self) -> np.ndarray | None:
         return self.result_view.result_array()
