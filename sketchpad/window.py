@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from torch import nn
 
 from models.checkpoint import load_checkpoint
 from models.errors import ImageError, SketchpadError
@@ -57,6 +58,7 @@ DEVICES = [("Auto", "auto"), ("CPU", "cpu"), ("CUDA", "cuda"), ("MPS", "mps")]
 BN_MODES = [("Running stats", "running"), ("This image's stats", "image")]
 DEFAULT_SIZE = (256, 256)
 FPS_WINDOW_S = 2.0
+DROPOUT_TIP = "pix2pix's noise at test time: on gives varied results (set by the seed), off is deterministic"
 
 
 def _pane(title: QLabel, body: QWidget) -> QWidget:
@@ -302,9 +304,7 @@ class MainWindow(DocumentActions, QMainWindow):
         model.addWidget(self.device_box)
         model.addSeparator()
         self.dropout_box = QCheckBox("Dropout")
-        self.dropout_box.setToolTip(
-            "pix2pix's noise at test time: on gives varied results (set by the seed), off is deterministic"
-        )
+        self.dropout_box.setToolTip(DROPOUT_TIP)
         model.addWidget(self.dropout_box)
         self.seed_box = QSpinBox()
         self.seed_box.setRange(0, 2**31 - 1)
@@ -467,6 +467,7 @@ class MainWindow(DocumentActions, QMainWindow):
             settings.put("models/opened", self._opened[-10:])
         self.model_entry = entry
         self.checkpoint_meta = dict(ckpt.meta)
+        self._show_dropout_support(any(isinstance(m, nn.Dropout) for m in ckpt.net.modules()))
         self._apply_kind(ckpt.input_kind, ckpt.palette)
         self.live.set_model(entry.id, full, live)
         if entry.id not in {e.id for e in self.entries}:
@@ -512,6 +513,16 @@ class MainWindow(DocumentActions, QMainWindow):
         settings.put("device", name)
         self._rebuild_model_menu()
         return True
+
+    def _show_dropout_support(self, has_dropout: bool) -> None:
+        self.has_dropout = has_dropout
+        self.dropout_box.setEnabled(has_dropout)
+        self.act_variations.setEnabled(has_dropout)
+        if has_dropout:
+            self.dropout_box.setToolTip(DROPOUT_TIP)
+        else:
+            self.dropout_box.setChecked(False)
+            self.dropout_box.setToolTip("This model has no dropout layers: its output is always the same")
 
     def _on_options(self, *_):
         dropout = self.dropout_box.isChecked()

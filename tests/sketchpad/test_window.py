@@ -345,3 +345,15 @@ def test_uncaught_exceptions_become_a_message_in_the_window(qtbot, window, monke
     except ValueError:
         sys.excepthook(*sys.exc_info())
     assert "boom in a slot" in window.errors[-1] and window.message_bar.isVisible()
+
+
+def test_a_model_without_dropout_disables_the_dropout_controls(qtbot, window, tmp_path):
+    w = window
+    torch.manual_seed(0)
+    net = build_generator(GeneratorConfig(ngf=4, num_downs=6, dropout=False))
+    path = save_checkpoint(tmp_path / "nodrop.safetensors", net, {"name": "nodrop", "input_kind": "lineart"})
+    w.dropout_box.setChecked(True)
+    assert w.load_model(str(path))
+    assert not w.dropout_box.isEnabled() and not w.dropout_box.isChecked()
+    assert not w.act_variations.isEnabled()
+    assert w.live.dropout is False
