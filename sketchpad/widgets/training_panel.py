@@ -247,8 +247,9 @@ class TrainingPanel(QWidget):
         controls.addStretch(1)
         controls.addWidget(self.use_btn)
         self.progress = QProgressBar()
-        self.progress.setFormat("%v / %m iterations")
+        self.progress.setRange(0, 1)
         self.progress.setValue(0)
+        self.progress.setFormat("no run yet")
         self.status = QLabel("Not training")
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.status.setWordWrap(True)
@@ -681,6 +682,7 @@ class TrainingPanel(QWidget):
             if w is not None:
                 w.deleteLater()
         self.progress.setValue(0)
+        self.progress.setFormat("%v / %m iterations")
         self._iter = self._total = 0
         self._gpu_mem = 0.0
 
