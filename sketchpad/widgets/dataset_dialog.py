@@ -103,6 +103,10 @@ class LineartDatasetDialog(QDialog):
             lab.setStyleSheet("background: #eee; border: 1px solid #ccc")
         self.prev_btn = QPushButton("◀")
         self.next_btn = QPushButton("▶")
+        for b in (self.prev_btn, self.next_btn):
+            b.setFixedWidth(32)
+        self.prev_btn.setToolTip("Previous photo")
+        self.next_btn.setToolTip("Next photo")
         self.prev_btn.clicked.connect(lambda: self._step(-1))
         self.next_btn.clicked.connect(lambda: self._step(1))
         self.info = QLabel()
