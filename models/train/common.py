@@ -278,6 +278,7 @@ class EventLog:
         self.json_stdout = json_stdout
         self.enabled = enabled
         self.listener = listener  # called with each event dict (in-process users: the app, tests)
+        self.on_reader_gone = None  # called once if stdout's reader closes the pipe
 
     def emit(self, event: str, **fields: Any) -> dict[str, Any]:
         record = {"event": event, **fields}
@@ -291,11 +292,29 @@ class EventLog:
             finally:
                 os.close(fd)
         if self.json_stdout:
-            sys.stdout.write(line)
-            sys.stdout.flush()
+            try:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+            except (BrokenPipeError, ValueError, OSError):
+                # The reader went away (the app closed): keep the run folder's log, stop writing here,
+                # and let the trainer end cleanly with a checkpoint.
+                self.json_stdout = False
+                _silence_stdout()
+                if self.on_reader_gone is not None:
+                    self.on_reader_gone()
         if self.listener is not None:
             self.listener(record)
         return record
+
+
+def _silence_stdout() -> None:
+    """Point stdout at devnull so that later writes and the exit-time flush do not raise again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def _jsonable(x: Any) -> Any:

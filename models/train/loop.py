@@ -30,6 +30,7 @@ from ..data import (
     per_rank,
 )
 from ..errors import CheckpointError, DataError
+from ..generator import GeneratorConfig, build_generator
 from ..inference import pick_device
 from ..palette import FACADES
 from .common import (
@@ -103,6 +104,7 @@ class Trainer:
         )
         self.show_progress = progress and self.dist.main and not json_stdout
         self._stop = threading.Event()
+        self.log.on_reader_gone = self._stop.set
         self.epoch = 0  # 0-based index of the epoch in progress
         self.iter = 0  # iterations done in total
         self.iter_in_epoch = 0  # iterations done in this epoch (to skip on resume)
@@ -114,6 +116,7 @@ class Trainer:
         import random
 
         random.seed(opts.seed + self.dist.rank)
+        self._resume_arch = (state or {}).get("generator_arch")
         self._build_data()
         self.model = self._build_model()
         if state is not None:
@@ -172,8 +175,10 @@ class Trainer:
                 raise CheckpointError(f"{run / STATE_FILE}: not a sketchpad resume state")
         # (no state: killed before its first checkpoint; start over in the same folder)
         trainer = cls(opts, state=state, **kw)
-        if overrides and trainer.dist.main:
-            trainer._write_options()
+        if trainer.dist.main:
+            if overrides:
+                trainer._write_options()
+            trainer._trim_log()
         return trainer
 
     def _data_options(self, input_nc: int, output_nc: int, multiple: int) -> DataOptions:
@@ -210,12 +215,14 @@ class Trainer:
                 )
             bad = set(report.problems)
         self.data_format = report.format
-        if self.opts.init:  # fine-tuning: the checkpoint decides the architecture and channels
+        self.init_ckpt = self.init_arch = None
+        if o.init and self._resume_arch:  # resuming a fine-tune: the state has the weights, not the file
+            self.init_arch = GeneratorConfig.from_dict(json.loads(self._resume_arch))
+        elif o.init:  # fine-tuning: the checkpoint decides the architecture and channels
             self.init_ckpt = load_checkpoint(o.init)
-            cfg = self.init_ckpt.config
-            o.input_nc, o.output_nc = cfg.input_nc, cfg.output_nc
-        else:
-            self.init_ckpt = None
+            self.init_arch = self.init_ckpt.config
+        if self.init_arch is not None:
+            o.input_nc, o.output_nc = self.init_arch.input_nc, self.init_arch.output_nc
         if not o.input_nc or not o.output_nc:
             gi, go = guess_channels(o.data, o.direction, o.holdout) if o.model != "dcgan" else (3, 3)
             o.input_nc, o.output_nc = o.input_nc or gi, o.output_nc or go
@@ -229,8 +236,8 @@ class Trainer:
         multiple = 4
         if o.model == "pix2pix" and o.netG.startswith("unet"):
             multiple = 2 ** (o.num_downs or {"unet_256": 8, "unet_128": 7}.get(o.netG, 8))
-        if self.init_ckpt is not None:
-            multiple = self.init_ckpt.config.multiple
+        if self.init_arch is not None:
+            multiple = self.init_arch.multiple
         self.data_opts = self._data_options(o.input_nc, o.output_nc, multiple)
         cls = _dataset_class(o.model)
         self.train_set = cls(o.data, "train", self.data_opts, report.format, bad)
@@ -258,6 +265,8 @@ class Trainer:
         kw: dict[str, Any] = {"device": self.device, "dist": self.dist}
         if self.init_ckpt is not None:
             kw["G"] = self.init_ckpt.net.train()
+        elif self.init_arch is not None:
+            kw["G"] = build_generator(self.init_arch)
         return cls(o, o.input_nc, o.output_nc, **kw)
 
     # ------------------------------------------------------------ files
@@ -300,6 +309,9 @@ class Trainer:
             "rng": rng_state(),
             "metrics_json": json.dumps(self.metrics),
         }
+        g = next(iter(self.model.generators().values()))
+        if isinstance(getattr(g, "cfg", None), GeneratorConfig):
+            state["generator_arch"] = json.dumps(g.cfg.to_dict())
         atomic_write(self.run_dir / STATE_FILE, lambda tmp: torch.save(state, tmp))
         meta = self.checkpoint_meta()
         for name, net in self.model.generators().items():
@@ -309,6 +321,28 @@ class Trainer:
             else:
                 save_checkpoint(self.run_dir / name, net, net_meta)
         return path
+
+    def _trim_log(self) -> None:
+        """Drop the events after the checkpoint we resume from (their work is redone), and a torn last line."""
+        path = self.run_dir / LOG_FILE
+        if not path.is_file():
+            return
+        keep: list[str] = []
+        for line in path.read_text(errors="replace").splitlines(keepends=True):
+            try:
+                event = json.loads(line)
+            except ValueError:
+                break
+            if (
+                event.get("event") in ("step", "sample", "val", "checkpoint")
+                and event.get("iter", 0) > self.iter
+            ):
+                break
+            if event.get("event") == "val" and event.get("epoch", 0) > self.epoch:
+                break
+            keep.append(line if line.endswith("\n") else line + "\n")
+        text = "".join(keep)
+        atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
     def _load_state(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])

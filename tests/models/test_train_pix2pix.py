@@ -126,6 +126,8 @@ def test_kill_and_resume_takes_the_same_next_step(tmp_path):
         a, b = straight.model.nets[name].state_dict(), resumed.model.nets[name].state_dict()
         for k in a:
             assert torch.equal(a[k], b[k]), (name, k)
+    log = [json.loads(line) for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert [e["iter"] for e in log if e["event"] == "step"] == list(range(1, 10))
     opt_a = straight.model.optimizers["G"].state_dict()["state"]
     opt_b = resumed.model.optimizers["G"].state_dict()["state"]
     assert all(torch.equal(opt_a[i]["exp_avg"], opt_b[i]["exp_avg"]) for i in opt_a)
@@ -185,6 +187,10 @@ def test_fine_tune_from_checkpoint_and_holdout(tmp_path):
     assert all(torch.equal(v, t.model.G.state_dict()[k]) for k, v in first.items())
     assert len(t.train_set) == 5 and len(t.val_set) == 3
     t.run()
+    (tmp_path / "first" / "latest.safetensors").unlink()  # resuming needs only the run folder
+    again = Trainer.resume(tmp_path / "second", progress=False, overrides={"max_iters": 3})
+    assert again.model.G.cfg.ngf == 8 and again.iter == 2
+    again.run()
 
 
 def test_refuses_a_dataset_with_problems_unless_skip_bad(tmp_path):
