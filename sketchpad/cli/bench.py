@@ -31,6 +31,7 @@ def add_parser(sub):
     p.add_argument("--ngf", type=int, default=64, help="width of the fresh baseline net (default 64)")
     p.add_argument("--live-ngf", type=int, default=16, help="width of the stand-in live net (default 16)")
     p.add_argument("--runs", type=int, default=30, help="timed calls per measurement (default 30)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: physical cores)")
     p.add_argument("--warmup", type=int, default=3, help="untimed calls first (default 3)")
     p.add_argument(
         "--train-steps", type=int, default=None, help="timed training steps (default 8 CPU, 50 GPU)"
@@ -100,15 +101,15 @@ def _fits(size: int, path: Path) -> bool:
         return False
 
 
-def _cpu_candidates(net, x):
+def _cpu_candidates(net, x, threads: int):
     """name -> (callable, output fn). Each is the same net and weights in fp32."""
     from models.fast import OnnxRunner, onnxruntime_available
 
     cands = {}
     if onnxruntime_available():
-        ort = OnnxRunner(net)  # what the app uses: no spinning
+        ort = OnnxRunner(net, threads=threads)  # what the app uses: no spinning
         cands["onnxruntime"] = lambda: ort(x)
-        ort_spin = OnnxRunner(net, spin=True)
+        ort_spin = OnnxRunner(net, threads=threads, spin=True)
         cands["onnxruntime-spin"] = lambda: ort_spin(x)
     import copy
 
@@ -188,7 +189,9 @@ def measure(args) -> dict:
     device = _device(args.device)
     if args.runs < 1 or args.size < 32:
         raise UsageError("--runs must be >= 1 and --size >= 32")
-    torch.set_num_threads(physical_cores())  # hyper-threads only add contention to convolutions
+    # Physical cores: hyper-threads only add contention to convolutions.
+    threads = args.threads or physical_cores()
+    torch.set_num_threads(threads)
     size = args.size
     (net, desc), (live_path, live_net, live_desc) = _nets(args, size)
     net = net.to(device)
@@ -201,7 +204,11 @@ def measure(args) -> dict:
 
     with torch.no_grad():
         ref = net(x).float()
-    cands = _cuda_candidates(net, x, args.compile) if device.type == "cuda" else _cpu_candidates(net.cpu(), x)
+    cands = (
+        _cuda_candidates(net, x, args.compile)
+        if device.type == "cuda"
+        else _cpu_candidates(net.cpu(), x, threads)
+    )
     diffs = {k: _max_diff(fn, ref) for k, fn in cands.items()}
     timings = time_interleaved(
         {"baseline": baseline, **cands}, runs=args.runs, warmup=args.warmup, device=device
