@@ -443,6 +443,8 @@ class Trainer:
             )
         rate, t_last, last_saved = 0.0, time.perf_counter(), self.iter
         try:
+            if o.max_iters and self.iter >= o.max_iters:  # resumed at its limit already: nothing to do
+                return self.log.emit("done", epoch=self.epoch, iter=self.iter, path=str(self.run_dir / G_FILE))
             while self.epoch < o.total_epochs:
                 lr = o.lr * lr_factor(self.epoch, o.n_epochs, o.n_epochs_decay)
                 self.model.set_lr(lr)
