@@ -115,3 +115,15 @@ def test_export_size_must_fit_the_net(tmp_path, capsys):
     path = save_checkpoint(tmp_path / "g.safetensors", build_generator(config_for("unet_128", ngf=4)))
     assert main(["export", str(path), "--onnx", str(tmp_path / "g.onnx"), "--size", "100"]) == 2
     assert "multiple of 128" in capsys.readouterr().err
+
+
+@pytest.mark.gui
+def test_app_bench_draws_real_strokes_and_reports(qapp):
+    from sketchpad.bench_app import run_app_bench
+
+    r = run_app_bench(3, ngf=8, live_ngf=4, points=6, point_ms=5)
+    assert r["strokes"] == 3 and r["missed_strokes"] == 0
+    assert r["latency_ms"]["n"] == 3 and r["full_latency_ms"]["n"] == 3
+    assert r["shown"]["full"] >= 3  # each stroke ended in a refined picture
+    assert r["ui_ticks"] > 0 and r["ui_stall_max_ms"] is not None
+    assert r["max_pending_seen"] <= 1
