@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -217,6 +218,15 @@ class DataReport:
         return "\n".join(lines)
 
 
+def _probe(path: Path) -> tuple[tuple[int, int], str] | str:
+    """((w, h), mode) of a fully decoded image, or why it cannot be read."""
+    try:
+        im = open_image(path)
+    except ImageError as e:
+        return str(e)
+    return im.size, im.mode
+
+
 def check_dataset(root: str | os.PathLike, *, holdout: int = 0) -> DataReport:
     """Open every image of every split; report format, counts, sizes and every unreadable/unmatched file."""
     root = Path(root)
@@ -243,16 +253,17 @@ def check_dataset(root: str | os.PathLike, *, holdout: int = 0) -> DataReport:
             continue
         report.counts[split] = {side: len(v) for side, v in files.items()}
         report.unmatched += [str(p) for p in listing.unmatched]
-        for paths in files.values():
-            for p in paths:
-                try:
-                    im = open_image(p)
-                except ImageError as e:
-                    report.unreadable.append({"path": str(p), "reason": str(e)})
+        paths = [p for side in files.values() for p in side]
+        # Decoding releases the GIL: a few threads make a large set's check several times faster.
+        with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
+            for p, result in zip(paths, pool.map(_probe, paths), strict=True):
+                if isinstance(result, str):
+                    report.unreadable.append({"path": str(p), "reason": result})
                     continue
-                sizes[f"{im.width}x{im.height}"] += 1
-                modes[im.mode] += 1
-                if report.format == "aligned" and im.width < 2:
+                (w, h), mode = result
+                sizes[f"{w}x{h}"] += 1
+                modes[mode] += 1
+                if report.format == "aligned" and w < 2:
                     report.unreadable.append({"path": str(p), "reason": "too narrow to hold an A|B pair"})
     report.sizes, report.modes = dict(sizes), dict(modes)
     if not report.counts:
