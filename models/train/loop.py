@@ -444,7 +444,9 @@ class Trainer:
         rate, t_last, last_saved = 0.0, time.perf_counter(), self.iter
         try:
             if o.max_iters and self.iter >= o.max_iters:  # resumed at its limit already: nothing to do
-                return self.log.emit("done", epoch=self.epoch, iter=self.iter, path=str(self.run_dir / G_FILE))
+                return self.log.emit(
+                    "done", epoch=self.epoch, iter=self.iter, path=str(self.run_dir / G_FILE)
+                )
             while self.epoch < o.total_epochs:
                 lr = o.lr * lr_factor(self.epoch, o.n_epochs, o.n_epochs_decay)
                 self.model.set_lr(lr)
@@ -473,13 +475,14 @@ class Trainer:
                     if o.sample_every and self.iter % o.sample_every == 0 and self.dist.main:
                         path = self._save_sample()
                         self.log.emit("sample", epoch=self.epoch + 1, iter=self.iter, path=str(path))
-                    if o.save_every_iters and self.iter % o.save_every_iters == 0:
+                    epoch_end = self.iter_in_epoch >= self.iters_per_epoch  # _end_epoch saves then
+                    if o.save_every_iters and self.iter % o.save_every_iters == 0 and not epoch_end:
                         self._checkpoint()
                         last_saved = self.iter
                     limit = bool(o.max_iters and self.iter >= o.max_iters)
                     stop = any_rank(self._stop.is_set(), self.dist, self.device)
                     if limit or stop:
-                        if self.iter_in_epoch >= self.iters_per_epoch:
+                        if epoch_end:
                             self._end_epoch()
                         elif last_saved != self.iter:
                             self._checkpoint()
