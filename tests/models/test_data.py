@@ -214,3 +214,21 @@ def test_epoch_sampler_resumes_mid_epoch_and_shards():
     r0 = [i for _, i in EpochSampler(10, epoch=2, seed=1, rank=0, world=2)]
     r1 = [i for _, i in EpochSampler(10, epoch=2, seed=1, rank=1, world=2)]
     assert sorted(r0 + r1) == list(range(10))
+
+
+def test_sixteen_bit_and_exif_rotated_images(tmp_path):
+    root = tmp_path / "f"
+    root.mkdir()
+    deep = (np.linspace(0, 65535, 32 * 32).reshape(32, 32)).astype(np.uint16)
+    Image.fromarray(deep).save(root / "deep.png")  # I;16
+    wide = np.zeros((16, 32, 3), np.uint8)
+    wide[:, :16] = 255  # left half white
+    im = Image.fromarray(wide)
+    exif = im.getexif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise on display
+    im.save(root / "rotated.jpg", exif=exif, quality=95)
+    ds = ImageFolderDataset(root, "train", DataOptions(preprocess="none", flip=False, multiple=4))
+    deep_t, rot_t = ds[0]["B"], ds[1]["B"]
+    assert deep_t.shape == (3, 32, 32) and deep_t.min() == -1 and deep_t.max() == 1
+    assert rot_t.shape == (3, 32, 16)  # upright: taller than wide
+    assert rot_t[:, :16].mean() > 0.5 and rot_t[:, 16:].mean() < -0.5  # the white half is now on top

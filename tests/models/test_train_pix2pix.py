@@ -200,3 +200,13 @@ def test_refuses_a_dataset_with_problems_unless_skip_bad(tmp_path):
         Trainer.create(tiny(data, tmp_path / "run"), progress=False)
     t = Trainer.create(tiny(data, tmp_path / "run2", skip_bad=True, max_iters=1), progress=False)
     assert len(t.train_set) == 4
+
+
+def test_loader_workers_give_the_same_batches(tmp_path):
+    data = make_inversion_set(tmp_path / "inv", n_train=6, n_val=0)
+    t0 = Trainer.create(tiny(data, tmp_path / "a", batch_size=2), progress=False)
+    t2 = Trainer.create(tiny(data, tmp_path / "b", batch_size=2, num_workers=2), progress=False)
+    b0, b2 = list(t0._loader()), list(t2._loader())
+    assert len(b0) == len(b2) == 3
+    for x, y in zip(b0, b2, strict=True):
+        assert x["name"] == y["name"] and torch.equal(x["A"], y["A"]) and torch.equal(x["B"], y["B"])
