@@ -43,6 +43,7 @@ class _Graph:
     nodes: list
     inits: list
     external: dict | None = None  # name -> array, when weights are handed to the runtime in memory
+    phases: bool = False  # stride-2 transposed convs as four small convs (see _up2_as_convs)
     n: int = 0
 
     def name(self, hint: str) -> str:
@@ -80,6 +81,39 @@ def _np(t: torch.Tensor | None) -> np.ndarray | None:
     return None if t is None else t.detach().to("cpu", torch.float32).clone().numpy()
 
 
+def _is_up2(m: nn.ConvTranspose2d) -> bool:
+    return (
+        tuple(m.kernel_size) == (4, 4)
+        and tuple(m.stride) == (2, 2)
+        and tuple(m.padding) == (1, 1)
+        and tuple(m.output_padding) == (0, 0)
+        and tuple(m.dilation) == (1, 1)
+        and m.groups == 1
+    )
+
+
+# Output row 2i+a of a 4x4 stride-2 pad-1 transposed conv reads input rows (i-1, i) through kernel rows
+# (3, 1) when a = 0, and rows (i, i+1) through kernel rows (2, 0) when a = 1; columns alike.
+_PHASE_TAPS = ([3, 1], [2, 0])
+
+
+def _up2_as_convs(m: nn.ConvTranspose2d, x: str, g: _Graph) -> str:
+    """The U-Net's transposed conv as four 2x2 convs, one per output phase, interleaved by DepthToSpace:
+    the same arithmetic, in a form onnxruntime runs much faster than its ConvTranspose."""
+    w = _np(m.weight)  # (C_in, C_out, 4, 4)
+    outs = []
+    for a in (0, 1):
+        for b in (0, 1):
+            k = w[:, :, _PHASE_TAPS[a], :][:, :, :, _PHASE_TAPS[b]].transpose(
+                1, 0, 2, 3
+            )  # (C_out, C_in, 2, 2)
+            ins = [x, g.const(np.ascontiguousarray(k), "w")]
+            if m.bias is not None:
+                ins.append(g.const(_np(m.bias), "b"))
+            outs.append(g.node("Conv", ins, kernel_shape=[2, 2], pads=[1 - a, 1 - b, a, b]))
+    return g.node("DepthToSpace", [g.node("Concat", outs, axis=1)], blocksize=2, mode="DCR")
+
+
 def _emit(m: nn.Module, x: str, g: _Graph, bn_stats: str) -> str:
     """Append the ONNX nodes of module `m` applied to tensor `x`; returns the output's name."""
     if isinstance(m, UnetGenerator | ResnetGenerator):
@@ -110,6 +144,8 @@ def _emit(m: nn.Module, x: str, g: _Graph, bn_stats: str) -> str:
             group=m.groups,
         )
     if isinstance(m, nn.ConvTranspose2d):
+        if g.phases and _is_up2(m):
+            return _up2_as_convs(m, x, g)
         ins = [x, g.const(_np(m.weight), "w")]
         if m.bias is not None:
             ins.append(g.const(_np(m.bias), "b"))
@@ -162,7 +198,12 @@ def _emit(m: nn.Module, x: str, g: _Graph, bn_stats: str) -> str:
 
 
 def onnx_model(
-    net: nn.Module, *, bn_stats: str = "running", input_nc: int | None = None, external: dict | None = None
+    net: nn.Module,
+    *,
+    bn_stats: str = "running",
+    input_nc: int | None = None,
+    external: dict | None = None,
+    phases: bool = False,
 ):
     """The `onnx.ModelProto` of generator `net` (input 'input' (1|N, C, H, W) -> 'output'), H and W dynamic.
     With `external` (a dict), float weights are left out of the proto and put there by name, for
@@ -174,7 +215,7 @@ def onnx_model(
     cfg = getattr(net, "cfg", None)
     input_nc = input_nc or (cfg.input_nc if cfg else 3)
     output_nc = cfg.output_nc if cfg else 3
-    g = _Graph(nodes=[], inits=[], external=external)
+    g = _Graph(nodes=[], inits=[], external=external, phases=phases)
     try:
         out = _emit(net, "input", g, bn_stats)
     except _Unsupported as e:

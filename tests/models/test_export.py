@@ -41,6 +41,14 @@ def test_onnx_matches_torch(name, kw, size, bn_stats):
     assert max_abs_diff_onnx(data, net, size, bn_stats) < 1e-4
 
 
+def test_transposed_convs_as_phase_convs_are_the_same_arithmetic():
+    net = _net("unet_128", ngf=4)
+    native = onnx_model(net).SerializeToString()
+    phases = onnx_model(net, phases=True).SerializeToString()
+    assert b"DepthToSpace" in phases and b"DepthToSpace" not in native
+    assert max_abs_diff_onnx(phases, net, (128, 256), "running") < 1e-4
+
+
 def test_modes_differ_and_net_modes_are_left_alone():
     net = _net("unet_128", ngf=4)
     x = torch.rand(1, 3, 128, 128) * 2 - 1
