@@ -37,7 +37,7 @@ class LiveScheduler:
     rest_s: float = 0.3  # the pen rests this long (and is up) -> the full model refines the picture
     slow_ms: float = 150.0  # recent fast-tier jobs averaging slower than this earn a grace period
     grace_s: float = 0.12  # wait this long after the latest edit when the model is slow
-    max_wait_s: float = 1.0  # continuous editing never holds a change back longer than this
+    max_wait_s: float = 0.5  # continuous editing never holds a change back longer than this
     two_tier: bool = True  # False: one model only; every job is "full" and there is no refinement
     history: int = 5  # generations averaged for the slow test
 
@@ -135,13 +135,15 @@ class LiveScheduler:
             self._full_sent = self._key
         self._oldest_unsent = None
 
-    def finished(self, now: float, *, ok: bool = True) -> None:
-        """The job in flight ended; a failed one is not retried until the input changes."""
+    def finished(self, now: float, *, ok: bool = True, ms: float | None = None) -> None:
+        """The job in flight ended (`ms`: its compute time, if known; else the time since it started);
+        a failed one is not retried until the input changes."""
         tier, self._in_flight = self._in_flight, None
         if tier in self._warming:
             self._warming.discard(tier)  # one-time costs (allocation, kernel selection) are not speed
         elif ok and tier:
-            self._times.setdefault(tier, deque(maxlen=self.history)).append((now - self._started_at) * 1000)
+            took = (now - self._started_at) * 1000 if ms is None else ms
+            self._times.setdefault(tier, deque(maxlen=self.history)).append(took)
 
 
 # ---------------------------------------------------------------- the request
@@ -426,13 +428,13 @@ class LiveController(QObject):
         self._running = req
         self.worker.submit(req)
 
-    def _finish(self, req: TranslationRequest, ok: bool) -> None:
+    def _finish(self, req: TranslationRequest, ok: bool, ms: float | None = None) -> None:
         if self._running is not None and self._running.request_id == req.request_id:
             self._running = None
             if req.model_id != self.model_id:
                 self.worker.uninstall(req.model_id)  # a replaced model, kept only while it ran
             if not req.seeds:
-                self.scheduler.finished(self._clock(), ok=ok)
+                self.scheduler.finished(self._clock(), ok=ok, ms=ms)
         self._pump()
 
     def _on_done(self, req: TranslationRequest, out, ms: float) -> None:
@@ -453,7 +455,7 @@ class LiveController(QObject):
                 "seed": req.seed,
                 "bn_stats": req.bn_stats,
             }
-        self._finish(req, True)
+        self._finish(req, True, ms)  # the worker's compute time: UI-side queueing is not model speed
         if not stale:
             self.result_ready.emit(out, dict(self.last_info))
 

@@ -56,6 +56,15 @@ def test_no_grace_when_fast_grace_when_slow():
     assert s.next_tier(1.31) == "full"
 
 
+def test_the_workers_compute_time_decides_slowness_not_queueing():
+    s = LiveScheduler(two_tier=False, slow_ms=150)
+    for k in ("w", "a"):
+        s.changed(k, 0.0)
+        s.started("full", 0.0)
+        s.finished(2.0, ms=20.0)  # the UI was busy for 2 s, the model took 20 ms
+    assert s.average_ms("full") == 20.0 and s.grace_period == 0.0
+
+
 def test_max_wait_bounds_continuous_editing():
     s = LiveScheduler(two_tier=False, grace_s=0.2, max_wait_s=1.0)
     for k in ("w", "x"):  # warm-up, then a slow job
