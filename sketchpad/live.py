@@ -203,7 +203,7 @@ def describe_error(e: BaseException) -> str:
 class TranslationWorker(QThread):
     """Owns the models and runs one request at a time; its mailbox holds one request (the newest wins)."""
 
-    done = Signal(object, object, float)  # request, output (array, or list for variations), ms
+    done = Signal(object, object, float, str)  # request, output (array, or a list for variations), ms, runner
     failed = Signal(object, str)  # request, one-line message
 
     def __init__(self, parent=None):
@@ -264,11 +264,12 @@ class TranslationWorker(QThread):
                 else:
                     out = net.translate(req.image, dropout=req.dropout, seed=req.seed, bn_stats=req.bn_stats)
                 ms = (time.perf_counter() - t0) * 1000
+                runner = str(getattr(net, "runner_name", "torch"))  # what models.fast actually ran
                 self.runs += 1
             except Exception as e:  # the thread must outlive any failure
                 self.failed.emit(req, describe_error(e))
                 continue
-            self.done.emit(req, out, ms)
+            self.done.emit(req, out, ms, runner)
 
 
 # Running workers, kept referenced until stopped: a QThread collected while it runs aborts the process,
@@ -284,7 +285,7 @@ def _stop_all() -> None:
 class LiveController(QObject):
     """Turns drawing changes into translations on the worker, newest first, never blocking the UI."""
 
-    # image, {"tier", "ms", "request_id", "model_id", "digest", "dropout", "seed", "bn_stats"}
+    # image, {"tier", "ms", "request_id", "model_id", "digest", "dropout", "seed", "bn_stats", "runner"}
     result_ready = Signal(object, dict)
     errored = Signal(str)
     variations_ready = Signal(object, object)  # list of images, list of seeds
@@ -437,7 +438,7 @@ class LiveController(QObject):
                 self.scheduler.finished(self._clock(), ok=ok, ms=ms)
         self._pump()
 
-    def _on_done(self, req: TranslationRequest, out, ms: float) -> None:
+    def _on_done(self, req: TranslationRequest, out, ms: float, runner: str = "torch") -> None:
         if req.seeds:
             self._finish(req, True)
             self.variations_ready.emit(out, list(req.seeds))
@@ -454,6 +455,7 @@ class LiveController(QObject):
                 "dropout": req.dropout,
                 "seed": req.seed,
                 "bn_stats": req.bn_stats,
+                "runner": runner,
             }
         self._finish(req, True, ms)  # the worker's compute time: UI-side queueing is not model speed
         if not stale:

@@ -83,6 +83,7 @@ class MainWindow(DocumentActions, QMainWindow):
         model: str | None = None,
         *,
         device: str | None = None,
+        backend: str | None = None,
         prompts: bool | None = None,
         autosave: AutosaveStore | None = None,
         restore: str = "ask",
@@ -92,6 +93,8 @@ class MainWindow(DocumentActions, QMainWindow):
         # Dialogs that block (save changes?) are off in tests and scripts.
         self.prompts = os.environ.get("SKETCHPAD_NO_PROMPTS", "") != "1" if prompts is None else prompts
         self.device_name = device or settings.get("device", "auto")
+        # "auto": ONNX Runtime on the CPU / CUDA graphs on a GPU where they fit (models.fast), else PyTorch.
+        self.backend = backend or os.environ.get("SKETCHPAD_BACKEND", "auto")
         self.document: Path | None = None
         self.errors: list[str] = []  # every message shown, newest last (tests and scripts read it)
         self.model_entry: ModelEntry | None = None
@@ -452,11 +455,13 @@ class MainWindow(DocumentActions, QMainWindow):
                 ckpt = models_list.builtin_checkpoint()
             else:
                 ckpt = load_checkpoint(entry.path)
-            full = Translator(ckpt, device=self.device_name)
+            full = Translator(ckpt, device=self.device_name, backend=self.backend)
             live, live_note = None, ""
             if entry.live_path is not None:
                 try:
-                    live = Translator(load_checkpoint(entry.live_path), device=self.device_name)
+                    live = Translator(
+                        load_checkpoint(entry.live_path), device=self.device_name, backend=self.backend
+                    )
                 except SketchpadError as e:
                     live_note = f"live model not used: {e}"
         except (SketchpadError, ValueError, RuntimeError, OSError) as e:
@@ -550,6 +555,7 @@ class MainWindow(DocumentActions, QMainWindow):
         self._shown_times.append(time.monotonic())
         self.status_tier.setText(f"Shown: {info['tier']}")
         self.status_ms.setText(f"{info['ms']:.0f} ms")
+        self.status_ms.setToolTip(f"Last translation time ({info.get('runner', 'torch')} runner)")
         self._update_fps()
         if not self._fps_timer.isActive():
             self._fps_timer.start()

@@ -22,6 +22,12 @@ def add_parser(sub):
     p.add_argument("--open", metavar="FILE", help="a drawing (image file) to open")
     p.add_argument("--model", metavar="NAME_OR_PATH", help="a shipped model name ('facades') or a checkpoint")
     p.add_argument("--device", default=None, help="auto, cpu, cuda or mps (default: the last one used)")
+    p.add_argument(
+        "--backend",
+        choices=["auto", "torch", "onnx"],
+        default=None,
+        help="inference runner: auto (ONNX Runtime on the CPU, CUDA graphs on a GPU, where they fit), torch, onnx",
+    )
     p.add_argument("--screenshot", metavar="OUT.png", help="save a screenshot once translated, then exit")
     p.add_argument(
         "--restore", action="store_true", help="restore a crashed session's drawing without asking"
@@ -60,7 +66,9 @@ def run(args) -> int:
     from sketchpad.window import MainWindow
 
     app = make_app(theme=args.theme)
-    win = MainWindow(args.model, device=args.device, restore="yes" if args.restore else "ask")
+    win = MainWindow(
+        args.model, device=args.device, backend=args.backend, restore="yes" if args.restore else "ask"
+    )
     install_excepthook(win.show_error)
     if args.model and win.errors:  # the file exists but does not load: the window says why
         if args.screenshot:

@@ -44,11 +44,11 @@ def models(tmp_path):
     }
 
 
-@pytest.fixture
-def window(qtbot, models):
+@pytest.fixture(params=["torch"])
+def window(request, qtbot, models):
     from sketchpad.window import MainWindow
 
-    w = MainWindow(str(models["lineart"]), device="cpu", prompts=False)
+    w = MainWindow(str(models["lineart"]), device="cpu", backend=request.param, prompts=False)
     qtbot.addWidget(w)
     w.show()
     qtbot.waitExposed(w)
@@ -87,6 +87,7 @@ def wait_full(qtbot, w, image=None, timeout=10_000):
     qtbot.waitUntil(done, timeout=timeout)
 
 
+@pytest.mark.parametrize("window", ["torch", "auto"], indirect=True)
 def test_strokes_change_the_canvas_and_show_a_translation(qtbot, window, models):
     w = window
     wait_full(qtbot, w)
@@ -99,7 +100,9 @@ def test_strokes_change_the_canvas_and_show_a_translation(qtbot, window, models)
     assert (after != before).any()
     wait_full(qtbot, w)
     assert shown and {"tier", "ms", "request_id"} <= set(shown[-1])
-    ref = Translator(models["lineart"], device="cpu")(after)
+    runner = shown[-1]["runner"]
+    assert runner == "torch" if w.backend == "torch" else runner.startswith(("onnx", "torch"))
+    ref = Translator(models["lineart"], device="cpu", backend=w.backend)(after)  # the same runner
     assert np.array_equal(w.current_result(), ref)
     assert "ms" in w.status_ms.text() and "full" in w.status_tier.text()
 
@@ -278,7 +281,7 @@ def test_two_tier_live_model_while_the_pen_moves_full_when_it_rests(qtbot, tmp_p
 
     full = tiny(tmp_path / "pair.safetensors", ngf=8)
     tiny(tmp_path / "pair-live.safetensors", ngf=4, seed=3)
-    w = MainWindow(str(full), device="cpu", prompts=False)
+    w = MainWindow(str(full), device="cpu", backend="torch", prompts=False)
     qtbot.addWidget(w)
     w.show()
     qtbot.waitExposed(w)
