@@ -71,6 +71,20 @@ def drag(qtbot, c, pts):
     qtbot.mouseRelease(c, LEFT, NOMOD, ws[-1])
 
 
+def drop(w, path):
+    """A real drag-enter and drop of one file on the window."""
+    from PySide6.QtCore import QMimeData, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    pos = QPointF(w.width() / 2, w.height() / 2)
+    enter = QDragEnterEvent(pos.toPoint(), Qt.DropAction.CopyAction, mime, LEFT, NOMOD)
+    QApplication.sendEvent(w, enter)
+    assert enter.isAccepted()
+    QApplication.sendEvent(w, QDropEvent(pos, Qt.DropAction.CopyAction, mime, LEFT, NOMOD))
+
+
 def wait_full(qtbot, w, image=None, timeout=10_000):
     """Until the window shows the full-tier result of `image` (default: the canvas now)."""
     want = digest(np.ascontiguousarray(w.canvas.image_array() if image is None else image))
@@ -220,8 +234,11 @@ def test_files_save_export_pair_and_drop(qtbot, window, tmp_path, models):
     assert w.open_drawing(tmp_path / "d.png")
     assert np.array_equal(w.canvas.image_array(), drawing)
     assert str((tmp_path / "d.png").resolve()) in [a.toolTip() for a in w.recent_menu.actions()]
-    assert w.open_path(str(models["lineart2"]))  # a dropped checkpoint
+    drop(w, models["lineart2"])  # a dropped checkpoint becomes the model
     assert w.model_entry.path == models["lineart2"].resolve()
+    w.canvas.clear()
+    drop(w, tmp_path / "d.png")  # a dropped image becomes the drawing
+    assert np.array_equal(w.canvas.image_array(), drawing)
     assert any(e.id == w.model_entry.id for e in w.model_picker.entries())
 
 
