@@ -258,3 +258,18 @@ def test_a_deleted_controller_stops_its_thread(qtbot):
     with qtbot.waitSignal(c.destroyed, timeout=5000):
         c.deleteLater()
     assert worker.wait(5000) and not worker.isRunning()
+
+
+def test_a_result_older_than_the_shown_one_is_dropped(qtbot, tmp_path, controller):
+    path = tiny_translator(tmp_path)
+    controller.set_model("tiny", Translator(path, device="cpu"))
+    shown = []
+    controller.result_ready.connect(lambda out, info: shown.append(info["request_id"]))
+    img = np.zeros((8, 8, 3), np.uint8)
+    new = TranslationRequest.make(img, request_id=10, model_id="tiny")
+    old = TranslationRequest.make(img, request_id=9, model_id="tiny")
+    other = TranslationRequest.make(img, request_id=11, model_id="a replaced model")
+    controller._on_done(new, img, 1.0, "torch")
+    controller._on_done(old, img, 1.0, "torch")  # arrives late: never shown over a newer picture
+    controller._on_done(other, img, 1.0, "torch")  # from a model no longer selected
+    assert shown == [10]
