@@ -171,7 +171,7 @@ class CudaRunner:
             graph, static_x, static_y = entry
             static_x.copy_(xin)
             graph.replay()
-            return static_y.float()  # a new tensor: the next replay cannot overwrite it
+            return static_y.to(torch.float32, copy=True)  # the next replay must not overwrite it
 
 
 def make_runner(net: nn.Module, device: torch.device, backend: str = "auto", bn_stats: str = "running"):
