@@ -25,6 +25,27 @@ TARGET_MAX_PENDING = 1
 DRAW_TOOLS = ("pen", "brush", "eraser", "fill", "rect", "polygon", "eyedropper")
 
 
+def _trim() -> None:
+    """Hand freed heap pages back to the OS (glibc keeps them otherwise), so RSS shows what is in use."""
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):
+            pass
+
+
+def _undo_mb(canvas) -> float:
+    """Pixels held by the undo stack."""
+    stack, total = canvas.undo_stack, 0
+    for i in range(stack.count()):
+        cmd = stack.command(i)
+        total += cmd.nbytes() if hasattr(cmd, "nbytes") else 0
+    return total / 2**20
+
+
 def rss_mb() -> float:
     """This process's resident memory now, in MiB."""
     try:
@@ -262,6 +283,7 @@ def run_soak(
     models: list[str] | None = None,
     data_dir: str | os.PathLike | None = None,
     progress=None,
+    weights: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """Drive a real MainWindow for `seconds` after a warm-up (every model loaded once, some drawing);
     returns resident memory at the start (after warm-up) and end, the most pending requests ever seen,
@@ -269,7 +291,8 @@ def run_soak(
 
     `models`: ids/paths to switch between (default: what the window discovers plus three small ones of
     each input kind). Settings and autosaves go to `data_dir` (default: a scratch folder).
-    `progress(elapsed_s, info)` is called about every 10 s."""
+    `progress(elapsed_s, info)` is called about every 10 s. `weights` changes how often each kind of
+    action is picked (e.g. {"switch_model": 0} to tell a leak in drawing from one in model loading)."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ.setdefault("SKETCHPAD_NO_PROMPTS", "1")
     from PySide6.QtTest import QTest
@@ -291,6 +314,8 @@ def run_soak(
         if models is None:
             models = [e.id for e in window.entries] + [str(p) for p in _extra_models(scratch)]
         driver = _Driver(window, rng, list(dict.fromkeys(models)))
+        if weights:
+            driver.WEIGHTS = {**_Driver.WEIGHTS, **weights}
 
         # Warm-up: each model once (its first load allocates for good), then ordinary drawing.
         t0 = time.monotonic()
@@ -302,9 +327,10 @@ def run_soak(
         while time.monotonic() - t0 < warmup:
             driver.step()
         QTest.qWait(300)
-        gc.collect()
         app.processEvents()
+        _trim()
         rss_start = rss_mb()
+        undo_start = _undo_mb(window.canvas)
         actions_warmup = sum(driver.counts.values())
 
         samples = [(0.0, round(rss_start, 1))]
@@ -314,6 +340,7 @@ def run_soak(
             driver.step()
             if now - last_sample >= 10:
                 last_sample = now
+                _trim()
                 r = rss_mb()
                 peak = max(peak, r)
                 samples.append((round(now - t_start, 1), round(r, 1)))
@@ -324,8 +351,8 @@ def run_soak(
         deadline = time.monotonic() + 10
         while (window.live.busy() or window.live.pending_count()) and time.monotonic() < deadline:
             QTest.qWait(20)
-        gc.collect()
         app.processEvents()
+        _trim()
         rss_end = rss_mb()
         peak = max(peak, rss_end)
         samples.append((round(measured, 1), round(rss_end, 1)))
@@ -345,6 +372,8 @@ def run_soak(
             "actions_by_kind": dict(sorted(driver.counts.items())),
             "translations_shown": shown["n"],
             "undo_steps": window.canvas.undo_stack.count(),
+            "undo_mb_start": round(undo_start, 1),
+            "undo_mb_end": round(_undo_mb(window.canvas), 1),
             "models": [Path(m).name if os.sep in m else m for m in driver.models],
         }
         window.shutdown(clean=True)
