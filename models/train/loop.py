@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..checkpoint import atomic_write, load_checkpoint, save_checkpoint
+from ..checkpoint import atomic_write, load_checkpoint, remove_stale_temps, save_checkpoint
 from ..data import (
     DataOptions,
     EpochSampler,
@@ -174,6 +174,8 @@ class Trainer:
             if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
                 raise CheckpointError(f"{run / STATE_FILE}: not a sketchpad resume state")
         # (no state: killed before its first checkpoint; start over in the same folder)
+        for folder in (run, run / "samples"):  # temporaries of writes a kill interrupted
+            remove_stale_temps(folder)
         trainer = cls(opts, state=state, **kw)
         if trainer.dist.main:
             if overrides:

@@ -192,6 +192,7 @@ def test_sigkill_at_random_points_resumes_from_the_last_complete_checkpoint(tmp_
         assert run.finish() == 0, f"seed {seed}"
         assert ev is not None and ev["event"] == "done" and ev["iter"] == MAX_ITERS, f"seed {seed}: {ev}"
     assert _check_run_folder(run_dir) == MAX_ITERS
+    assert not _temps(run_dir), f"seed {seed}: a resume leaves the temporaries of killed writes"
     assert kills >= 2, f"seed {seed}: the run ended before it could be killed ({kills} kills)"
     starts = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert sum(1 for e in starts if e["event"] == "start") == kills + 1
