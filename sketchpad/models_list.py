@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from models.checkpoint import FORMAT as GENERATOR_FORMAT
 from models.checkpoint import Checkpoint, read_header
 from models.errors import CheckpointError
 from models.generator import GeneratorConfig, build_generator
@@ -48,6 +49,13 @@ def _header(path: Path) -> dict:
         return {}  # listed anyway; loading it gives the real message
 
 
+def _is_generator(path: Path) -> bool:
+    """False for the other networks kept in weights/ (e.g. the FCN-score segmenter)."""
+    h = _header(path)
+    fmt = str(h.get("format", GENERATOR_FORMAT))
+    return fmt.startswith("sketchpad.generator") and h.get("role", "full") in ("full", "live")
+
+
 def _entry(path: Path, source: str, label: str | None = None, live: Path | None = None) -> ModelEntry:
     h = _header(path)
     kind = h.get("input_kind") or ("image" if path.suffix != ".safetensors" else "image")
@@ -68,7 +76,7 @@ def shipped(weights_dir: Path | None = None) -> list[ModelEntry]:
     d = Path(weights_dir or paths.WEIGHTS_DIR)
     if not d.is_dir():
         return []
-    files = sorted(p for p in d.glob("*.safetensors") if not p.name.startswith("."))
+    files = sorted(p for p in d.glob("*.safetensors") if not p.name.startswith(".") and _is_generator(p))
     by_stem = {p.stem: p for p in files}
     out = []
     for p in files:

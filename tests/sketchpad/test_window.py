@@ -287,6 +287,8 @@ def test_shipped_live_tier_is_paired_with_its_model(tmp_path):
     tiny(d / "facades.safetensors", kind="labels")
     tiny(d / "facades-live.safetensors", kind="labels")
     tiny(d / "faces.safetensors")
+    seg = build_generator(GeneratorConfig(ngf=4, num_downs=6, output_nc=12))
+    save_checkpoint(d / "facades-seg.safetensors", seg, {"role": "segmenter"})  # not a drawing model
     entries = models_list.shipped(d)
     assert [e.label for e in entries] == ["facades", "faces"]
     assert entries[0].live_path == (d / "facades-live.safetensors").resolve()
