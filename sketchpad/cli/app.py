@@ -59,6 +59,15 @@ def run(args) -> int:
         raise UsageError(f"{args.screenshot}: a screenshot is a .png or .jpg file")
     if args.screenshot:
         os.environ.setdefault("SKETCHPAD_NO_PROMPTS", "1")  # a script never waits on a dialog
+    headless = sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM")
+    )
+    if headless:
+        if not args.screenshot:  # Qt would abort with a page about platform plugins
+            raise UsageError(
+                "no display found (DISPLAY is unset); run it on a desktop, or add --screenshot OUT.png"
+            )
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"  # a screenshot needs no screen
 
     from PySide6.QtCore import QEventLoop, QTimer
 
