@@ -498,7 +498,8 @@ class MainWindow(DocumentActions, QMainWindow):
             palette = FACADES
         self.canvas.set_kind(kind, palette if kind == "labels" else None)
         self.palette_bar.set_palette(palette if kind == "labels" else None)
-        self.palette_bar.set_current(self.canvas.color())
+        if kind == "labels":  # for line art, set_current would file black under "recent colours"
+            self.palette_bar.set_current(self.canvas.color())
         self._update_drawing_title()
 
     def set_device(self, name: str) -> bool:
