@@ -216,3 +216,68 @@ def evaluate(
         if isinstance(v, float) and not math.isfinite(v):
             result[k] = None
     return result
+
+
+def val_strip(
+    checkpoints: list[str | os.PathLike],
+    data_dir: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    split: str = "val",
+    n: int = 4,
+    tile: int = 128,
+    holdout: int | None = None,
+) -> Path:
+    """A PNG with one row per val example: input | each checkpoint's output | target, tiles of `tile` px."""
+    from .imageio import save_png
+
+    ckpts = [load_checkpoint(c) for c in checkpoints]
+    first = ckpts[0]
+    pairs = load_split(
+        data_dir,
+        split,
+        direction=first.meta.get("direction", "AtoB"),
+        input_nc=3,
+        holdout=holdout,
+        limit=n,
+        meta=first.meta,
+    )
+    translators = [Translator(c, device="cpu") for c in ckpts]
+
+    def fit(a: np.ndarray) -> np.ndarray:
+        if a.ndim == 2:
+            a = np.repeat(a[:, :, None], 3, axis=2)
+        h, w = a.shape[:2]
+        s = tile / max(h, w)
+        im = Image.fromarray(a).resize((max(1, round(w * s)), max(1, round(h * s))), Image.BICUBIC)
+        canvas = Image.new("RGB", (tile, tile), (255, 255, 255))
+        canvas.paste(im, ((tile - im.width) // 2, (tile - im.height) // 2))
+        return np.asarray(canvas)
+
+    rows = []
+    for _, inp, target in pairs:
+        tiles = [fit(inp)] + [fit(t(inp)) for t in translators] + [fit(target)]
+        rows.append(np.concatenate(tiles, axis=1))
+    grid = np.concatenate(rows, axis=0)
+    return save_png(out, grid)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m models.evaluate strip OUT.png CKPT [CKPT...] --data DIR [--n 4]"""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m models.evaluate")
+    p.add_argument("what", choices=["strip"])
+    p.add_argument("out")
+    p.add_argument("checkpoints", nargs="+")
+    p.add_argument("--data", required=True)
+    p.add_argument("--split", default="val")
+    p.add_argument("--n", type=int, default=4)
+    p.add_argument("--tile", type=int, default=128)
+    a = p.parse_args(argv)
+    print(val_strip(a.checkpoints, a.data, a.out, split=a.split, n=a.n, tile=a.tile))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -120,6 +120,25 @@ def meta_for(task: Task, role: str, cfg: DistillConfig, extra: dict) -> dict:
     return meta
 
 
+def export(
+    src: str | Path,
+    dst: str | Path,
+    *,
+    metrics: dict,
+    training: dict | None = None,
+    meta: dict | None = None,
+) -> Path:
+    """Write the fp16 shipped file `dst` from the fp32 run checkpoint `src`, with the val `metrics` (and
+    any `training` / top-level `meta` updates) in its header."""
+    from .checkpoint import save_checkpoint
+
+    ck = load_checkpoint(src)
+    m = {**ck.meta, **(meta or {})}
+    m["training"] = {**ck.meta.get("training", {}), **(training or {})}
+    m["metrics"] = metrics
+    return save_checkpoint(dst, ck.net, m, half=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m models.recipes")
     p.add_argument("task", choices=sorted(TASKS))

@@ -1,0 +1,212 @@
+"""evaluate() and `sketchpad eval` on small datasets made here, with tiny real models."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from models.checkpoint import save_checkpoint
+from models.evaluate import evaluate, fcn_scores, mean_photo, val_strip
+from models.generator import GeneratorConfig, build_generator
+from models.inference import Translator
+from models.metrics import l1, psnr, ssim
+from models.palette import FACADES, colors, label_indices
+from models.segmenter import build_segmenter, save_segmenter
+from sketchpad.cli import main as cli
+
+S = 32
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def read(path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def label_map(rng) -> np.ndarray:
+    c = colors(FACADES)
+    a = np.empty((S, S, 3), np.uint8)
+    a[:] = c[1]
+    for _ in range(3):
+        y, x, h, w = rng.integers(0, S - 8, 4) // 1
+        a[y : y + 4 + h % 8, x : x + 4 + w % 8] = c[rng.integers(0, 12)]
+    return a
+
+
+@pytest.fixture
+def facades_like(tmp_path):
+    """Aligned pairs photo | labels (so BtoA), train photos flat grey of known values."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "fac"
+    for split, n in (("train", 4), ("val", 3)):
+        (root / split).mkdir(parents=True)
+        for i in range(n):
+            photo = (
+                np.full((S, S, 3), 40 * (i + 1), np.uint8)
+                if split == "train"
+                else rng.integers(0, 256, (S, S, 3), dtype=np.uint8)
+            )
+            Image.fromarray(np.concatenate([photo, label_map(rng)], 1)).save(root / split / f"{i}.png")
+    return root
+
+
+@pytest.fixture
+def labels_ckpt(tmp_path):
+    torch_seed = 0
+    import torch
+
+    torch.manual_seed(torch_seed)
+    net = build_generator(GeneratorConfig(ngf=4, num_downs=5))
+    meta = {
+        "name": "tiny",
+        "input_kind": "labels",
+        "direction": "BtoA",
+        "palette": [[n, list(c)] for n, c in FACADES],
+    }
+    return save_checkpoint(tmp_path / "tiny.safetensors", net, meta)
+
+
+@pytest.fixture
+def segmenter_file(tmp_path):
+    return save_segmenter(
+        tmp_path / "seg.safetensors", build_segmenter(12, ngf=4, num_downs=5), {"name": "seg"}
+    )
+
+
+def test_metrics_equal_the_translator_outputs_scored_by_hand(facades_like, labels_ckpt):
+    r = evaluate(labels_ckpt, facades_like, "val")
+    assert r["n"] == 3 and r["direction"] == "BtoA" and r["input_kind"] == "labels"
+    t = Translator(labels_ckpt, device="cpu")
+    outs, targets = [], []
+    for i in range(3):
+        ab = read(facades_like / "val" / f"{i}.png")
+        outs.append(t(ab[:, S:]))
+        targets.append(ab[:, :S])
+    assert r["l1"] == pytest.approx(np.mean([l1(o, g) for o, g in zip(outs, targets, strict=True)]))
+    assert r["psnr"] == pytest.approx(np.mean([psnr(o, g) for o, g in zip(outs, targets, strict=True)]))
+    assert r["ssim"] == pytest.approx(np.mean([ssim(o, g) for o, g in zip(outs, targets, strict=True)]))
+    assert r["fid"] is None and "Inception" in r["fid_note"]
+    assert r["fcn_pixel_acc"] is None and r["fcn_note"]  # no segmenter given
+
+
+def test_fcn_scores_for_label_models_and_real_photos(facades_like, labels_ckpt, segmenter_file):
+    r = evaluate(labels_ckpt, facades_like, "val", segmenter=segmenter_file, limit=2)
+    assert r["n"] == 2
+    for k in ("fcn_pixel_acc", "fcn_class_acc", "fcn_miou"):
+        assert 0.0 <= r[k] <= 1.0 and 0.0 <= r[k + "_real"] <= 1.0
+
+
+def test_fcn_scores_are_perfect_for_a_segmenter_that_recovers_the_labels():
+    rng = np.random.default_rng(3)
+    maps = [label_map(rng) for _ in range(2)]
+
+    class Oracle:
+        def predict(self, photo):
+            return label_indices(photo, FACADES)  # the "photo" here is the label map itself
+
+    s = fcn_scores(Oracle(), maps, maps, FACADES)
+    assert s == {"pixel_acc": 1.0, "class_acc": 1.0, "miou": 1.0}
+
+    class Wrong:
+        def predict(self, photo):
+            return np.full(photo.shape[:2], 11)  # 'shop' everywhere; the maps hold none
+
+    assert fcn_scores(Wrong(), maps, maps, FACADES)["pixel_acc"] == 0.0
+
+
+def test_mean_photo_baseline_by_hand(facades_like, labels_ckpt):
+    mean = mean_photo(facades_like, direction="BtoA")
+    assert np.all(mean == 100)  # train photos 40, 80, 120, 160
+    r = evaluate(labels_ckpt, facades_like, "val", baseline=True)
+    targets = [read(facades_like / "val" / f"{i}.png")[:, :S] for i in range(3)]
+    want = np.mean([np.abs(t / 255.0 - 100 / 255.0).mean() for t in targets])
+    assert r["baseline_mean_photo"]["l1"] == pytest.approx(want)
+
+
+@pytest.fixture
+def paired_faces(tmp_path):
+    """Paired folders without a val split: grayscale sketches in A, colour photos in B (20 x 24 px)."""
+    rng = np.random.default_rng(1)
+    root = tmp_path / "faces"
+    (root / "train" / "A").mkdir(parents=True)
+    (root / "train" / "B").mkdir(parents=True)
+    for i in range(20):
+        Image.fromarray(rng.integers(0, 256, (24, 20), dtype=np.uint8), "L").save(
+            root / "train" / "A" / f"p{i:02d}.png"
+        )
+        Image.fromarray(rng.integers(0, 256, (24, 20, 3), dtype=np.uint8)).save(
+            root / "train" / "B" / f"p{i:02d}.png"
+        )
+    return root
+
+
+def test_val_is_the_held_out_train_pairs_for_sets_without_val(paired_faces, tmp_path):
+    net = build_generator(GeneratorConfig(input_nc=1, ngf=4, num_downs=5))
+    ck = save_checkpoint(tmp_path / "g.safetensors", net, {"input_kind": "lineart", "direction": "AtoB"})
+    # SSIM needs 11 px; these are 24x20, fine.
+    r = evaluate(ck, paired_faces, "val")
+    assert r["n"] == 15 and r["holdout"] == 15
+    r = evaluate(ck, paired_faces, "val", holdout=4, baseline=True)
+    assert r["n"] == 4 and "baseline_mean_photo" in r
+
+
+def test_cli_json_prints_one_object(facades_like, labels_ckpt, segmenter_file, capsys):
+    rc = cli(
+        [
+            "eval",
+            str(labels_ckpt),
+            "--data",
+            str(facades_like),
+            "--json",
+            "--limit",
+            "2",
+            "--segmenter",
+            str(segmenter_file),
+        ]
+    )
+    assert rc == 0
+    out = capsys.readouterr().out
+    obj = json.loads(out)  # exactly one JSON document (json.loads refuses trailing data)
+    assert out.count("\n") == 1
+    assert obj["n"] == 2 and {"l1", "psnr", "ssim", "fcn_miou_real", "fid"} <= obj.keys()
+
+
+def test_cli_text_output(facades_like, labels_ckpt, capsys):
+    assert cli(["eval", str(labels_ckpt), "--data", str(facades_like), "--baseline"]) == 0
+    out = capsys.readouterr().out
+    assert "L1" in out and "mean photo" in out and "FID" in out
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["missing.safetensors", "--data", "{data}"],
+        ["{ckpt}", "--data", "{tmp}/nowhere"],
+        ["{ckpt}", "--data", "{data}", "--split", "test"],
+        ["{ckpt}", "--data", "{data}", "--segmenter", "{tmp}/none.safetensors"],
+        ["{ckpt}", "--data", "{data}", "--limit", "-1"],
+    ],
+)
+def test_cli_errors_are_one_line(args, facades_like, labels_ckpt, tmp_path, capsys):
+    argv = ["eval"] + [a.format(data=facades_like, ckpt=labels_ckpt, tmp=tmp_path) for a in args]
+    assert cli(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("sketchpad: error:") and "\n" not in err
+
+
+def test_val_strip_rows_are_input_outputs_target(facades_like, labels_ckpt, tmp_path):
+    p = val_strip([labels_ckpt, labels_ckpt], facades_like, tmp_path / "strip.png", n=2, tile=16)
+    with Image.open(p) as im:
+        assert im.size == (16 * 4, 16 * 2)
