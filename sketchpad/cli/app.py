@@ -89,6 +89,7 @@ def run(args) -> int:
         raise ImageError(win.errors[-1] if win.errors else f"{args.open}: cannot open")
     win.show()
     if not args.screenshot:
+        _handle_signals(app, win)
         return app.exec()
 
     def full_shown() -> bool:
@@ -118,3 +119,25 @@ def run(args) -> int:
         return 1
     print(out)
     return 0
+
+
+def _handle_signals(app, win) -> None:
+    """Ctrl+C closes the window as the Quit menu does; SIGTERM (logout, kill) autosaves the drawing and
+    quits, leaving the autosave for the next start to offer."""
+    import signal
+
+    from PySide6.QtCore import QTimer
+
+    def on_term(*_):
+        if win.canvas.is_modified():
+            win.autosaver.save_now()
+        win.shutdown(clean=False)
+        app.quit()
+
+    signal.signal(signal.SIGINT, lambda *_: win.close())
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, on_term)
+    # Python runs signal handlers only between bytecodes: a timer wakes the interpreter now and then.
+    timer = QTimer(win)
+    timer.timeout.connect(lambda: None)
+    timer.start(250)
