@@ -361,6 +361,7 @@ class MainWindow(DocumentActions, QMainWindow):
         self.model_menu = mb.addMenu("&Model")
         self.view_menu = v
         h = mb.addMenu("&Help")
+        h.addAction(self._act("&Keyboard shortcuts", self._shortcuts, "F1"))
         h.addAction(self._act("&About Sketchpad", self._about))
         self._update_recent_menu()
 
@@ -655,6 +656,21 @@ class MainWindow(DocumentActions, QMainWindow):
             return  # the undo stack may already be gone
         name = self.document.name if self.document else "Untitled"
         self.setWindowTitle(f"{name}{'*' if self.canvas.is_modified() else ''} — Sketchpad")
+
+    def shortcuts_text(self) -> str:
+        """Every tool and menu shortcut, as an HTML table."""
+        rows = [(TOOL_LABELS[t], TOOL_SHORTCUTS.get(t, "")) for t in TOOLS]
+        rows += [("Smaller / larger brush", "[  /  ]"), ("Pan", "Space + drag, middle drag, wheel")]
+        rows += [("Zoom", "Ctrl + wheel")]
+        for a in self.actions():
+            key = a.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+            if key and a.text().replace("&", "") not in TOOL_LABELS.values():
+                rows.append((a.text().replace("&", "").rstrip("…"), key))
+        body = "".join(f"<tr><td>{n}</td><td>&nbsp;&nbsp;<b>{k}</b></td></tr>" for n, k in rows)
+        return f"<table>{body}</table>"
+
+    def _shortcuts(self) -> None:
+        QMessageBox.information(self, "Keyboard shortcuts", self.shortcuts_text())
 
     def _about(self) -> None:
         QMessageBox.about(
