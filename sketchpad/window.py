@@ -151,6 +151,8 @@ class MainWindow(DocumentActions, QMainWindow):
             self.restoreGeometry(geometry)
         self.recovered: Recovered | None = None
         self._offer_restore(restore)
+        if not self.statusBar().currentMessage():
+            self.statusBar().showMessage("Draw on the left; the translation follows. F1 lists the shortcuts.")
 
     # ------------------------------------------------------------------ building
 
