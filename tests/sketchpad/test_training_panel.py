@@ -266,3 +266,25 @@ def test_closing_the_window_asks_while_training_and_pauses_the_run(qtbot, tmp_pa
     with qtbot.waitSignal(panel.proc.stopped, timeout=10_000):
         assert window.close()
     assert not panel.is_training() and panel.proc.paused
+
+
+def test_cpu_defaults_follow_the_measured_recipe(qtbot, tmp_path, panel):
+    from models.checkpoint import save_checkpoint
+    from models.generator import GeneratorConfig, build_generator
+
+    live = save_checkpoint(
+        tmp_path / "shoes-live.safetensors",
+        build_generator(GeneratorConfig(ngf=4, num_downs=5)),
+        {"size": 64},
+    )
+    panel.device.setCurrentIndex(panel.device.findData("cpu"))
+    check(qtbot, panel, make_pairs(tmp_path / "pairs", n=20))
+    assert panel.effective_holdout() == 3
+    assert (panel.epochs.value(), panel.batch.value()) == (12, 1)  # ~200 iterations on 17 pairs
+    assert panel.lr.value() == pytest.approx(2e-4) and panel.lam.value() == 100
+    panel.set_init(str(live))
+    args = panel.request().args()
+    opt = {a: args[i + 1] for i, a in enumerate(args[:-1]) if a.startswith("--")}
+    assert opt["--init"] == str(live) and opt["--crop-size"] == "64" and opt["--num-downs"] == "5"
+    assert opt["--ndf"] == "16" and opt["--num-workers"] == "0" and opt["--holdout"] == "3"
+    assert (opt["--epochs"], opt["--epochs-decay"], opt["--lr"]) == ("6", "6", "0.0002")
