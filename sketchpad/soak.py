@@ -275,6 +275,24 @@ class _Driver:
         return name
 
 
+def _settled_rss(window, driver: _Driver, app) -> float:
+    """RSS in the same state at start and end: the first model in use (models differ in size, and
+    whichever happened to be loaded would otherwise dominate the difference), no request running,
+    freed heap returned."""
+    from PySide6.QtTest import QTest
+
+    if driver.models and window.model_entry is not None and window.model_entry.id != driver.models[0]:
+        window.load_model(driver.models[0])
+        driver.model_i = 0
+    deadline = time.monotonic() + 10
+    while (window.live.busy() or window.live.pending_count()) and time.monotonic() < deadline:
+        QTest.qWait(20)
+    QTest.qWait(300)
+    app.processEvents()
+    _trim()
+    return rss_mb()
+
+
 def run_soak(
     seconds: float,
     *,
@@ -326,10 +344,7 @@ def run_soak(
             QTest.qWait(100)
         while time.monotonic() - t0 < warmup:
             driver.step()
-        QTest.qWait(300)
-        app.processEvents()
-        _trim()
-        rss_start = rss_mb()
+        rss_start = _settled_rss(window, driver, app)
         undo_start = _undo_mb(window.canvas)
         actions_warmup = sum(driver.counts.values())
 
@@ -347,13 +362,7 @@ def run_soak(
                 if progress is not None:
                     progress(now - t_start, {"rss_mb": round(r, 1), "actions": sum(driver.counts.values())})
         measured = time.monotonic() - t_start
-        # Let the last request finish, then measure what stays.
-        deadline = time.monotonic() + 10
-        while (window.live.busy() or window.live.pending_count()) and time.monotonic() < deadline:
-            QTest.qWait(20)
-        app.processEvents()
-        _trim()
-        rss_end = rss_mb()
+        rss_end = _settled_rss(window, driver, app)
         peak = max(peak, rss_end)
         samples.append((round(measured, 1), round(rss_end, 1)))
         result = {
