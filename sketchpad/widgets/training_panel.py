@@ -51,8 +51,8 @@ from sketchpad.widgets.runs_list import RunsList, new_run_dir, tail_events
 
 # The CPU recipe (issue 8 item 5): fine-tune the shipped live model (ngf 16) at its own training size with
 # a fresh small discriminator (ndf 16), batch 1, Adam 2e-4, lambda 100, no loader workers, for about 200
-# iterations (half at the constant rate, half decaying). Measured on 20 face pairs (17 trained, 3 held
-# out) from an ngf-16 unet_128 at 128 px: 204 iterations in 154 CPU-seconds, val L1 0.282 -> 0.077.
+# iterations (half at the constant rate, half decaying). Measured: weights/shoes-live.safetensors (256 px)
+# on 20 face pairs (17 trained, 3 held out): 204 iterations in 231 CPU-seconds, val L1 0.311 -> 0.075.
 CPU_DEFAULTS = dict(epochs=12, batch_size=1, lr=2e-4, lambda_l1=100.0, ndf=16)
 CPU_TARGET_ITERS = 200  # epochs are chosen so a CPU run has about this many iterations (~3-5 minutes)
 GPU_DEFAULTS = dict(epochs=100, batch_size=4, lr=2e-4, lambda_l1=100.0, ndf=64)
@@ -370,6 +370,12 @@ class TrainingPanel(QWidget):
                 self.init_combo.addItem(e.label, str(e.path))
         self.init_combo.addItem("scratch (a new network)", SCRATCH)
         i = self.init_combo.findData(current) if current is not None else -1
+        if i < 0:
+            # First fill: the model in the live view, as its fast live tier (what a CPU fine-tunes quickly).
+            entry = getattr(self.window, "model_entry", None)
+            for p in (getattr(entry, "live_path", None), getattr(entry, "path", None)):
+                if p is not None and i < 0:
+                    i = self.init_combo.findData(str(p))
         self.init_combo.setCurrentIndex(max(i, 0))
 
     def set_init(self, path: str) -> None:

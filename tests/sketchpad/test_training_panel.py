@@ -288,3 +288,13 @@ def test_cpu_defaults_follow_the_measured_recipe(qtbot, tmp_path, panel):
     assert opt["--init"] == str(live) and opt["--crop-size"] == "64" and opt["--num-downs"] == "5"
     assert opt["--ndf"] == "16" and opt["--num-workers"] == "0" and opt["--holdout"] == "3"
     assert (opt["--epochs"], opt["--epochs-decay"], opt["--lr"]) == ("6", "6", "0.0002")
+
+
+def test_start_from_defaults_to_the_live_views_model(qtbot, tmp_path, window):
+    entry = window.model_entry
+    panel = window.show_training_panel()
+    want = entry.live_path or entry.path
+    if want is None:  # the built-in untrained net: nothing to fine-tune, so scratch
+        assert panel.init_combo.currentData() in (SCRATCH, panel.init_combo.itemData(0))
+    else:
+        assert panel.init_combo.currentData() == str(want)
