@@ -56,8 +56,8 @@ def _device(name: str) -> torch.device:
     if name not in ("auto", "cpu", "cuda") and not name.startswith("cuda:"):
         raise UsageError(f"--device {name}: choose cpu or cuda")
     dev, note = pick_device(name)
-    if note and name != "auto":
-        raise UsageError(note)
+    if note and name != "auto":  # asked for a device we do not have: say so, do not bench something else
+        raise UsageError(f"--device {name}: {note.split(';')[0]}")
     return dev
 
 
