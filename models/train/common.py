@@ -144,11 +144,29 @@ class TrainOptions:
         unet = self.netG.startswith("unet") and self.model != "dcgan"
         if unet and self.preprocess != "none" and "crop" in self.preprocess:
             depth = self.num_downs or {"unet_256": 8, "unet_128": 7}[self.netG]
-            if self.crop_size % (2**depth):
+            if self.init:  # fine-tuning: the checkpoint's own architecture decides, not --netG
+                depth = _init_unet_depth(self.init, depth)
+            if depth and self.crop_size % (2**depth):
                 raise DataError(
                     f"--crop-size {self.crop_size} does not fit a U-Net of depth {depth} "
                     f"(needs a multiple of {2**depth}; try --netG unet_128 or --num-downs)"
                 )
+
+
+def _init_unet_depth(path: str, default: int) -> int:
+    """The U-Net depth a --init checkpoint's header names (0 for a ResNet); `default` where it names none."""
+    from ..checkpoint import read_header
+    from ..errors import CheckpointError
+
+    if not str(path).endswith(".safetensors"):
+        return default  # a reference .pth: its depth is read from its keys when it loads
+    try:
+        arch = read_header(path).get("arch") or {}
+    except CheckpointError:
+        return default  # the load reports it properly
+    if arch.get("arch") == "resnet":
+        return 0
+    return int(arch.get("num_downs", default))
 
 
 # Model defaults where they differ from pix2pix's (method.md: CycleGAN; DCGAN as in Radford et al.).

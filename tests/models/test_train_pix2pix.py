@@ -210,3 +210,15 @@ def test_loader_workers_give_the_same_batches(tmp_path):
     assert len(b0) == len(b2) == 3
     for x, y in zip(b0, b2, strict=True):
         assert x["name"] == y["name"] and torch.equal(x["A"], y["A"]) and torch.equal(x["B"], y["B"])
+
+
+def test_fine_tune_checks_the_crop_against_the_init_checkpoint(tmp_path):
+    """--init decides the architecture, so a depth-5 checkpoint fine-tunes at crop 32 whatever --netG says."""
+    from models.checkpoint import save_checkpoint
+    from models.errors import DataError
+    from models.generator import GeneratorConfig, build_generator
+
+    ckpt = save_checkpoint(tmp_path / "g.safetensors", build_generator(GeneratorConfig(num_downs=5, ngf=4)))
+    make_options("pix2pix", init=str(ckpt), crop_size=32, load_size=36).validate()
+    with pytest.raises(DataError, match="does not fit a U-Net of depth 8"):
+        make_options("pix2pix", crop_size=32, load_size=36).validate()
