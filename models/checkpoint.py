@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from .errors import CheckpointError
-from .generator import GeneratorConfig, ResnetGenerator, UnetGenerator, build_generator
+from .generator import GeneratorConfig, ResnetGenerator, UnetGenerator
 
 FORMAT = "sketchpad.generator/1"
 MAX_CHECKPOINT_BYTES = 4 << 30  # nothing we make is near this; a bigger file is not a generator
@@ -350,15 +350,21 @@ def build_from_state(
         else:
             detail = f"unexpected {extra[0]}" + (f" and {len(extra) - 1} more" if len(extra) > 1 else "")
         raise CheckpointError(f"{name}: weights do not fit a {cfg.name} ngf {cfg.ngf}: {detail}")
+    state = {k: v.float().contiguous() if v.is_floating_point() else v for k, v in state.items()}
     for k, v in state.items():
-        if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+        # One fp32 sum per tensor: NaN and inf both survive a sum, and it is far cheaper than an
+        # element-wise isfinite (on fp16 storage especially).
+        if v.is_floating_point() and not bool(torch.isfinite(v.sum())):
             raise CheckpointError(f"{name}: the weights hold NaN or infinite values ({k})")
         if not (v.is_floating_point() or v.dtype in (torch.int64, torch.int32)):
             raise CheckpointError(f"{name}: unexpected {v.dtype} weights ({k})")
-    net = build_generator(cfg)
-    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    # The weights replace the skeleton's meta tensors outright: no random init of a net about to be
+    # overwritten (that was most of a warm load).
+    net = skeleton
     try:
-        net.load_state_dict(state, strict=True)
+        net.load_state_dict(state, strict=True, assign=True)
+        if any(t.is_meta for t in (*net.parameters(), *net.buffers())):
+            raise RuntimeError("load\nsome weights were not filled")
     except RuntimeError as e:
         lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
         detail = lines[1] if len(lines) > 1 else lines[0]
