@@ -8,6 +8,7 @@ import json
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,7 +146,10 @@ class Autosaver(QObject):
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(autosave_delay_ms() if delay_ms is None else delay_ms)
-        self._timer.timeout.connect(self.save_now)
+        self._timer.timeout.connect(self._save_in_background)
+        # PNG encoding and fsync take tens of ms: off the UI thread, one write at a time, in order.
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="autosave")
+        self._writing: Future | None = None
         self.enabled = True
 
     def schedule(self) -> None:
@@ -156,21 +160,42 @@ class Autosaver(QObject):
     def pending(self) -> bool:
         return self._timer.isActive()
 
-    def save_now(self) -> Path | None:
-        """Write the drawing now; an unmodified drawing (saved, or undone to clean) removes the file."""
-        self._timer.stop()
-        if not self._should_save():
-            self.store.clear()
-            return None
+    def _write(self, image: np.ndarray, meta: dict) -> Path | None:
         try:
-            path = self.store.write(self._source(), self._meta())
+            path = self.store.write(image, meta)
         except (OSError, ImageError, ValueError) as e:
-            self.failed.emit(f"autosave failed: {e}")
+            self.failed.emit(f"autosave failed: {e}")  # queued to the UI thread when called from the writer
             return None
         self.saved.emit(str(path))
         return path
 
+    def _save_in_background(self) -> None:
+        """The timer's save: the drawing is copied here, encoded and written on the writer thread."""
+        if not self._should_save():
+            self.wait()
+            self.store.clear()
+            return
+        self._writing = self._writer.submit(
+            self._write, np.array(self._source(), dtype=np.uint8), self._meta()
+        )
+
+    def wait(self) -> None:
+        """Block until a background write in flight has landed."""
+        if self._writing is not None:
+            self._writing.result()
+            self._writing = None
+
+    def save_now(self) -> Path | None:
+        """Write the drawing now, synchronously; an unmodified drawing (saved, or undone to clean) removes the file."""
+        self._timer.stop()
+        self.wait()
+        if not self._should_save():
+            self.store.clear()
+            return None
+        return self._write(np.array(self._source(), dtype=np.uint8), self._meta())
+
     def clear(self) -> None:
         """A clean exit (or a saved, closed document): nothing to restore."""
         self._timer.stop()
+        self.wait()  # a write landing after this would leave a file to "restore"
         self.store.clear()

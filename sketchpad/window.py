@@ -781,3 +781,4 @@ class MainWindow(DocumentActions, QMainWindow):
             self.autosaver.clear()
         else:
             self.autosaver._timer.stop()
+            self.autosaver.wait()

@@ -15,7 +15,7 @@ import torch
 
 from models.checkpoint import save_checkpoint
 from models.generator import GeneratorConfig, build_generator
-from models.imageio import save_png
+from models.imageio import load_image, save_png
 from sketchpad import paths
 from sketchpad.autosave import AutosaveStore, pid_alive
 
@@ -150,3 +150,30 @@ def test_sigkill_then_restore_gives_the_same_pixels(qtbot, tmp_path):
         assert np.array_equal(w.canvas.image_array(), drawing(4))
     finally:
         w.shutdown()
+
+
+def test_timed_autosave_writes_off_the_ui_thread_and_clear_waits_for_it(qtbot, tmp_path):
+    """PNG encoding and fsync must not stall drawing; a clean exit must not race a late write."""
+    import threading
+
+    from sketchpad.autosave import Autosaver
+
+    image = drawing(3)
+    store = AutosaveStore(tmp_path / "auto", pid=os.getpid())
+    threads = []
+    real_write = store.write
+
+    def write(img, meta=None):
+        threads.append(threading.current_thread())
+        return real_write(img, meta)
+
+    store.write = write
+    saver = Autosaver(lambda: image, delay_ms=10, store=store)
+    with qtbot.waitSignal(saver.saved, timeout=5000):
+        saver.schedule()
+    assert threads and threads[0] is not threading.main_thread()
+    assert np.array_equal(load_image(store.png), image)
+    saver.schedule()
+    qtbot.waitUntil(lambda: saver._writing is not None, timeout=5000)
+    saver.clear()
+    assert not store.png.exists() and not store.meta_path.exists()
