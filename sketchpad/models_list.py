@@ -92,7 +92,22 @@ def user_runs(runs_dir: Path | None = None) -> list[ModelEntry]:
     d = Path(runs_dir or paths.runs_dir())
     found = [p for p in d.glob("*/latest.safetensors") if p.is_file()]
     found.sort(key=lambda p: p.stat().st_mtime, reverse=True)
-    return [_entry(p, "run", label=f"run: {p.parent.name}") for p in found]
+    return [_entry(p, "run", label=run_label(p)) for p in found]
+
+
+def run_label(path: Path) -> str:
+    """'run: NAME · 2026-11-25 14:30 · epoch 3 · val L1 0.075': what a user picks a run by."""
+    h = _header(path)
+    parts = [f"run: {path.parent.name}"]
+    created = str(h.get("created", ""))[:16].replace("T", " ")
+    if created:
+        parts.append(created)
+    if isinstance(h.get("epoch"), int):
+        parts.append(f"epoch {h['epoch']}")
+    val = (h.get("metrics") or {}).get("val") if isinstance(h.get("metrics"), dict) else None
+    if isinstance(val, dict) and isinstance(val.get("l1"), int | float):
+        parts.append(f"val L1 {val['l1']:.3f}")
+    return " · ".join(parts)
 
 
 def opened_entry(path: str | os.PathLike) -> ModelEntry:
