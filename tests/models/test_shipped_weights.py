@@ -1,0 +1,100 @@
+"""The shipped weights: they load, their headers say how to use them, they fit the size limits, and on real
+val pairs (when ../shared/data is present) each beats the trivial baseline, the mean training photo."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from models.checkpoint import load_checkpoint, read_header
+from models.evaluate import evaluate, mean_photo, resolve_holdout
+from models.generator import count_macs
+from models.metrics import l1
+from models.palette import FACADES
+from models.segmenter import load_segmenter
+
+WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
+TASKS = {"facades": "facades", "faces": "faces", "shoes": "edges2shoes"}  # task -> folder in ../shared/data
+FILES = [f"{t}{suffix}.safetensors" for t in TASKS for suffix in ("", "-live")]
+MB = 1 << 20
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_every_task_ships_a_full_and_a_live_model_within_the_size_limits():
+    files = sorted(p.name for p in WEIGHTS.glob("*.safetensors"))
+    assert set(FILES) <= set(files)
+    assert all(p.stat().st_size <= 16 * MB for p in WEIGHTS.glob("*.safetensors"))
+    assert sum(p.stat().st_size for p in WEIGHTS.iterdir() if p.is_file()) < 80 * MB
+    assert not [
+        p for p in WEIGHTS.iterdir() if p.suffix in (".pth", ".pt", ".pkl", ".ckpt", ".bin")
+    ]  # no pickles
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_headers_are_complete(name):
+    path = WEIGHTS / name
+    h = read_header(path)
+    for key in ("name", "input_kind", "direction", "size", "role", "metrics", "training", "description"):
+        assert key in h, f"{name}: header lacks {key}"
+    task = name.removesuffix(".safetensors").removesuffix("-live")
+    assert h["role"] == ("live" if name.endswith("-live.safetensors") else "full")
+    assert h["direction"] == ("BtoA" if task == "facades" else "AtoB")
+    assert h["input_kind"] == ("labels" if task == "facades" else "lineart")
+    if task == "facades":
+        assert [tuple(c) for _, c in h["palette"]] == [c for _, c in FACADES]
+    assert {"l1", "psnr", "ssim"} <= h["metrics"].keys()
+    assert h["training"].get("device") and h["training"].get("seconds", 0) > 0
+    if h["role"] == "live":
+        assert h.get("teacher")
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_shipped_models_load_and_run(name):
+    ck = load_checkpoint(WEIGHTS / name)
+    x = torch.zeros(1, ck.config.input_nc, 256, 256)
+    with torch.no_grad():
+        y = ck.net(x)
+    assert y.shape == (1, 3, 256, 256) and torch.isfinite(y).all()
+    if ck.meta["role"] == "live":
+        assert count_macs(ck.net, 256) <= 0.5e9  # the live tier's compute budget
+
+
+def test_the_segmenter_loads_and_is_not_a_generator():
+    h = read_header(WEIGHTS / "facades-seg.safetensors")
+    assert h["role"] == "segmenter" and h["format"].startswith("sketchpad.segmenter")
+    seg = load_segmenter(WEIGHTS / "facades-seg.safetensors")
+    assert seg.predict(np.zeros((64, 48, 3), np.uint8)).shape == (64, 48)
+
+
+@functools.cache
+def _mean(root: str, direction: str, holdout: int, size: tuple[int, int]) -> np.ndarray:
+    return mean_photo(root, direction=direction, holdout=holdout, size=size)
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("name", FILES)
+def test_each_shipped_model_beats_the_mean_photo_on_val(name, shared_data):
+    # A handful (6) of val pairs, as the issue asks. weights/README.md gives the whole split, where the
+    # CPU-trained facades models are not below the mean photo: the GPU models must make this hold on all.
+    task = name.removesuffix(".safetensors").removesuffix("-live")
+    root = shared_data / TASKS[task]
+    ck = load_checkpoint(WEIGHTS / name)
+    r = evaluate(ck, root, "val", limit=6)
+    from models.evaluate import load_split
+
+    pairs = load_split(root, "val", direction=ck.meta["direction"], limit=6, meta=ck.meta)
+    h, w = pairs[0][2].shape[:2]
+    mean = _mean(str(root), ck.meta["direction"], resolve_holdout(root, "val", None, ck.meta), (w, h))
+    baseline = float(np.mean([l1(mean, target) for _, _, target in pairs]))
+    assert r["l1"] < baseline, f"{name}: L1 {r['l1']:.4f} is not below the mean photo's {baseline:.4f}"
