@@ -152,6 +152,7 @@ def run_app_bench(
     from PySide6.QtWidgets import QApplication
 
     rng = random.Random(seed)
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before the QApplication: it picks the platform
     app = QApplication.instance() or QApplication(["sketchpad-bench"])
     with _scratch_env() as tmp:
         from sketchpad.window import MainWindow
