@@ -324,6 +324,12 @@ def run(args) -> int:
             return 2
         result = run_soak(args.soak)
         print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+        if result.get("ok") is False:  # a missed target fails a script or CI job that runs the soak
+            print(
+                "sketchpad: soak missed a target (memory growth, pending requests or exceptions)",
+                file=sys.stderr,
+            )
+            return 1
         return 0
     result = measure(args)
     text = json.dumps(result)
