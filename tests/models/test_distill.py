@@ -41,13 +41,7 @@ def test_feature_taps_record_decoder_outputs_and_adapters_map_channels():
     assert not t.model._forward_hooks
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny nets on a shared 2-core machine: one thread avoids oversubscription stalls.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def bank(n=6, size=32, seed=0) -> PairBank:

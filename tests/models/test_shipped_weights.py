@@ -23,12 +23,7 @@ FILES = [f"{t}{suffix}.safetensors" for t in TASKS for suffix in ("", "-live")]
 MB = 1 << 20
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_every_task_ships_a_full_and_a_live_model_within_the_size_limits():

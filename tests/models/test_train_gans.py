@@ -13,13 +13,7 @@ from models.checkpoint import load_checkpoint, read_header
 from models.errors import CheckpointError
 from models.train import Trainer, make_options
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _save(path, a):

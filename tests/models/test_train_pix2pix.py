@@ -16,14 +16,7 @@ from models.train import Trainer, make_options
 from models.train.common import lr_factor
 from models.train.pix2pix import Pix2Pix
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Two cores shared with other jobs: OpenMP threads spinning against each other cost 50x.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_inversion_set(root, n_train=12, n_val=4, size=32, seed=0):
