@@ -112,22 +112,25 @@ def _cpu_candidates(net, x, threads: int):
         cands["onnxruntime"] = lambda: ort(x)
         ort_spin = OnnxRunner(net, threads=threads, spin=True)
         cands["onnxruntime-spin"] = lambda: ort_spin(x)
+    cands["torch-channels-last"] = _channels_last(net, x)
+    return cands
+
+
+def _channels_last(net, x):
+    """A candidate running a channels-last copy of `net` on a channels-last `x`, in `net`'s dtype."""
     import copy
 
     cl = copy.deepcopy(net).to(memory_format=torch.channels_last)
     xcl = x.contiguous(memory_format=torch.channels_last)
 
-    def channels_last():
+    def run():
         with torch.no_grad():
             return cl(xcl)
 
-    cands["torch-channels-last"] = channels_last
-    return cands
+    return run
 
 
 def _cuda_candidates(net, x, compile_too: bool):
-    import copy
-
     from models.fast import CudaRunner
 
     cands = {}
@@ -144,14 +147,7 @@ def _cuda_candidates(net, x, compile_too: bool):
             print(f"sketchpad: bench: {mode} {dtype} skipped ({type(e).__name__}: {e})", file=sys.stderr)
             continue
         cands[r.name] = lambda r=r: r(x)
-    cl = copy.deepcopy(net).to(memory_format=torch.channels_last)
-    xcl = x.contiguous(memory_format=torch.channels_last)
-
-    def fp32_cl():
-        with torch.no_grad():
-            return cl(xcl)
-
-    cands["cuda fp32 channels-last"] = fp32_cl
+    cands["cuda fp32 channels-last"] = _channels_last(net, x)
     return cands
 
 
