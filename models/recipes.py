@@ -1,29 +1,23 @@
-"""The recipes that made the shipped weights: one entry per task, and a command line that trains a stage.
+"""The recipes for the shipped weights, as `sketchpad train` command lines: one entry per task, one per
+stage. Training is `sketchpad train` and nothing else; this only assembles its options.
 
-    python -m models.recipes facades full --data ../shared/data/facades --minutes 30 --out runs/facades-full
-    python -m models.recipes facades live --teacher runs/facades-full/model.safetensors --minutes 25 ...
+    python -m models.recipes facades full --data-root ../shared/data --out runs/facades
+    python -m models.recipes facades live --data-root ../shared/data --out runs/facades-live \\
+        --teacher runs/facades/latest.safetensors
 
-`full` trains the full-quality model from the data (pix2pix losses; it is also the teacher when the CPU
-budget allows no bigger one), `teacher` a wider one, `live` distils the live student from `--teacher`.
-Each stage writes OUT/model.safetensors (fp32), OUT/model-fp16.safetensors (what ships) and
-OUT/log.jsonl. See weights/README.md for the runs actually made and their numbers.
+prints the `sketchpad train ...` line to run and the `sketchpad export ...` line that makes the shipped
+fp16 file from the run (after `sketchpad eval ... --json > eval.json`).
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
-import json
-import platform
-from dataclasses import dataclass, replace
+import shlex
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import torch
-
-from .checkpoint import load_checkpoint
-from .data import DataOptions, PairedDataset
-from .distill import DistillConfig, bank_from_dataset, checkpoint_saver, jsonl_logger, train
-from .palette import FACADES
+from .train.common import TrainOptions, make_options, render_command
 
 HOLDOUT = 15  # faces and shoes have no val folder: the same 15 train pairs are held out every time
 
@@ -73,144 +67,55 @@ TASKS = {
     ),
 }
 
-# Per stage: generator width and the training it gets. unet_128 (7 levels) trains on 128 crops of the
-# 256-px images (a unet_256 cannot take a 128 crop) and runs at any multiple of 128, so at 256 too.
-STAGES = {
-    "teacher": dict(ngf=32, role="teacher"),
-    "full": dict(ngf=24, role="full"),
-    "live": dict(ngf=16, role="live"),
+# Per stage, the options that differ from pix2pix's defaults (unet_256, 286 -> 256 crops, flips, batch 1).
+# A narrower PatchGAN (ndf 32) because D dominates a CPU step; the live student is <= 0.5 GMAC at 256.
+STAGES: dict[str, dict[str, Any]] = {
+    "full": dict(ngf=24, ndf=32, n_epochs=50, n_epochs_decay=50, num_workers=0),
+    "live": dict(ngf=16, ndf=32, n_epochs=50, n_epochs_decay=50, num_workers=0),
 }
 
 
-def data_options(task: Task) -> DataOptions:
-    # 'none' keeps the images at their own size (multiple=4 rounds 250 to 248 for the faces).
-    return DataOptions(
-        direction=task.direction,
-        preprocess="none",
-        flip=False,
-        input_nc=task.input_nc,
-        output_nc=3,
-        multiple=4,
-        holdout=task.holdout,
+def train_options(task: str, stage: str, *, data_root: str, out: str, **over: Any) -> TrainOptions:
+    """The TrainOptions of `stage` for `task`; `over` replaces any of them (e.g. teacher=...)."""
+    t = TASKS[task]
+    values = dict(
+        data=str(Path(data_root) / t.data),
+        out=out,
+        name=t.name if stage == "full" else f"{t.name}-live",
+        direction=t.direction,
+        input_nc=t.input_nc,
+        input_kind=t.input_kind,
+        holdout=t.holdout,
+        **STAGES[stage],
     )
+    return make_options("pix2pix", **{**values, **over})
 
 
-def meta_for(task: Task, role: str, cfg: DistillConfig, extra: dict) -> dict:
-    meta = {
-        "name": task.name if role != "live" else f"{task.name}-live",
-        "model": "pix2pix",
-        "input_kind": task.input_kind,
-        "direction": task.direction,
-        "size": 256,
-        "role": role,
-        "description": task.description,
-        "licence": task.licence,
-        "created": _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat(),
-        "training": {
-            **cfg.to_dict(),
-            "data": task.data,
-            "split": "train" + (f" minus {task.holdout} held out as val" if task.holdout else ""),
-            "device": f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
-            **extra,
-        },
-        "metrics": {},
-    }
-    if task.input_kind == "labels":
-        meta["palette"] = [[n, list(rgb)] for n, rgb in FACADES]
-    return meta
-
-
-def export(
-    src: str | Path,
-    dst: str | Path,
-    *,
-    metrics: dict,
-    training: dict | None = None,
-    meta: dict | None = None,
-) -> Path:
-    """Write the fp16 shipped file `dst` from the fp32 run checkpoint `src`, with the val `metrics` (and
-    any `training` / top-level `meta` updates) in its header."""
-    from .checkpoint import save_checkpoint
-
-    ck = load_checkpoint(src)
-    m = {**ck.meta, **(meta or {})}
-    m["training"] = {**ck.meta.get("training", {}), **(training or {})}
-    m["metrics"] = metrics
-    return save_checkpoint(dst, ck.net, m, half=True)
+def export_command(task: str, stage: str, run: str, dst: str, metrics: str = "eval.json") -> str:
+    """The `sketchpad export` line that writes the shipped fp16 file from a finished run."""
+    t = TASKS[task]
+    name = t.name if stage == "full" else f"{t.name}-live"
+    args = ["sketchpad", "export", str(Path(run) / "latest.safetensors"), "--fp16", "-o", dst]
+    args += ["--name", name, "--role", stage, "--metrics", metrics]
+    args += ["--description", t.description, "--licence", t.licence]
+    return shlex.join(args)
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m models.recipes")
+    p = argparse.ArgumentParser(prog="python -m models.recipes", description=__doc__.split("\n")[0])
     p.add_argument("task", choices=sorted(TASKS))
     p.add_argument("stage", choices=sorted(STAGES))
-    p.add_argument("--data", required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--teacher", help="teacher checkpoint (live stage: distil from it)")
-    p.add_argument("--init", help="start from this checkpoint (continue training)")
-    p.add_argument("--ngf", type=int)
-    p.add_argument("--minutes", type=float, default=10.0)
-    p.add_argument("--max-iters", type=int, default=0)
-    p.add_argument("--crop", type=int, default=128)
-    p.add_argument("--batch", type=int, default=4)
-    p.add_argument("--ndf", type=int, default=32)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-root", default="../shared/data")
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--teacher", help="live stage: the finished full model to distil from")
     a = p.parse_args(argv)
-    task, stage = TASKS[a.task], STAGES[a.stage]
-    torch.set_num_threads(a.threads)
-    from .generator import config_for
-
-    student = config_for("unet_128", ngf=a.ngf or stage["ngf"], input_nc=task.input_nc, output_nc=3)
-    cfg = DistillConfig(
-        student=student,
-        crop=a.crop,
-        batch=a.batch,
-        ndf=a.ndf,
-        minutes=a.minutes,
-        max_iters=a.max_iters,
-        seed=a.seed,
-        threads=a.threads,
-    )
-    teacher = load_checkpoint(a.teacher).net if a.teacher else None
-    init = None
-    if a.init:
-        init = load_checkpoint(a.init).net
-        cfg = replace(cfg, student=init.cfg)
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    bank = bank_from_dataset(PairedDataset(Path(a.data), "train", data_options(task)))
-    extra = {
-        "command": "python -m models.recipes " + " ".join(argv or __import__("sys").argv[1:]),
-        "train_pairs": len(bank),
-    }
-    if a.teacher:
-        extra["teacher"] = Path(a.teacher).name
-    if a.init:
-        extra["init"] = Path(a.init).name
-    meta = meta_for(task, stage["role"], cfg, extra)
-    if a.teacher:
-        meta["teacher"] = Path(a.teacher).name
-    log = jsonl_logger(out / "log.jsonl")
-    log({"event": "start", "task": a.task, "stage": a.stage, "pairs": len(bank), "config": cfg.to_dict()})
-    res = train(
-        bank, cfg, teacher=teacher, init=init, log=log, save=checkpoint_saver(out / "model.safetensors", meta)
-    )
-    checkpoint_saver(out / "model-fp16.safetensors", meta, half=True)(
-        res.net, {"iters": res.iters, "images_seen": res.images_seen, "seconds": res.seconds}
-    )
-    log(
-        {
-            "event": "done",
-            "iters": res.iters,
-            "images_seen": res.images_seen,
-            "seconds": round(res.seconds, 1),
-            "epochs": round(res.images_seen / len(bank), 2),
-            "losses": res.losses,
-        }
-    )
-    print(
-        json.dumps({"iters": res.iters, "seconds": round(res.seconds), "epochs": res.images_seen / len(bank)})
-    )
+    if a.stage == "live" and not a.teacher:
+        p.error("the live stage distils from --teacher CHECKPOINT")
+    over = {"teacher": a.teacher} if a.teacher else {}
+    opts = train_options(a.task, a.stage, data_root=a.data_root, out=a.out, **over)
+    print(render_command(opts))
+    dst = f"weights/{opts.name}.safetensors"
+    print(export_command(a.task, a.stage, a.out, dst))
     return 0
 
 

@@ -180,7 +180,6 @@ def main(argv: list[str] | None = None) -> int:
     import datetime as _dt
 
     from .data import DataOptions, PairedDataset
-    from .distill import jsonl_logger
 
     p = argparse.ArgumentParser(prog="python -m models.segmenter")
     p.add_argument("--data", required=True)
@@ -193,7 +192,14 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(a.threads)
     opts = DataOptions(direction="BtoA", preprocess="none", flip=False)
     photos, labels = training_arrays(PairedDataset(Path(a.data), "train", opts))
-    log = jsonl_logger(a.log) if a.log else None
+    log = None
+    if a.log:
+        Path(a.log).parent.mkdir(parents=True, exist_ok=True)
+
+        def log(event: dict) -> None:  # JSON lines, appended and flushed one by one
+            with open(a.log, "a") as f:
+                f.write(json.dumps(event) + "\n")
+
     net, info = train_segmenter(photos, labels, ngf=a.ngf, minutes=a.minutes, log=log)
     meta = {
         "name": "facades-seg",

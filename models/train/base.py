@@ -76,13 +76,15 @@ class GANModel:
         x = x.to(self.device, non_blocking=True)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.ndim == 4 else x
 
-    def backward(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
+    def backward(self, loss: torch.Tensor, *optimizers: torch.optim.Optimizer) -> None:
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
-            self.scaler.step(optimizer)
+            for optimizer in optimizers:
+                self.scaler.step(optimizer)
         else:
             loss.backward()
-            optimizer.step()
+            for optimizer in optimizers:
+                optimizer.step()
 
     def end_step(self) -> None:
         if self.scaler is not None:

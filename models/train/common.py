@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shlex
 import sys
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -49,6 +50,10 @@ class TrainOptions:
     lambda_B: float = 10.0
     lambda_identity: float = 0.5
     pool_size: int = 50
+    # distillation (pix2pix): G also learns from a frozen teacher's output and decoder features
+    teacher: str = ""  # teacher checkpoint; "" trains from the data alone
+    lambda_teacher: float = 100.0  # L1 to the teacher's output
+    lambda_feat: float = 1.0  # MSE of adapted student features to the teacher's, per U-Net level
     # optimisation
     lr: float = 2e-4
     beta1: float = 0.5
@@ -136,6 +141,11 @@ class TrainOptions:
                 "dcgan needs a power-of-2 --crop-size",
             ),
             (not (self.model == "dcgan" and self.init), "--init applies to pix2pix and cyclegan generators"),
+            (not self.teacher or self.model == "pix2pix", "--teacher applies to pix2pix"),
+            (
+                self.lambda_teacher >= 0 and self.lambda_feat >= 0,
+                "--lambda-teacher/--lambda-feat must be >= 0",
+            ),
             (self.num_downs == 0 or self.num_downs >= 5, "--num-downs must be >= 5"),
         ]
         for ok, message in checks:
@@ -189,6 +199,12 @@ def make_options(model: str = "pix2pix", **given: Any) -> TrainOptions:
     """Options for `model`: its defaults, then every non-None value of `given`."""
     if model not in MODELS:
         raise DataError(f"--model must be one of {', '.join(MODELS)}")
+    opts = _assemble(model, given)
+    opts.validate()
+    return opts
+
+
+def _assemble(model: str, given: dict[str, Any]) -> TrainOptions:
     values = {**MODEL_DEFAULTS[model], **{k: v for k, v in given.items() if v is not None}}
     if model == "cyclegan" and given.get("netG") is None:  # method.md: 6 blocks at 128, 9 at 256
         crop = values.get("crop_size", 256)
@@ -196,9 +212,67 @@ def make_options(model: str = "pix2pix", **given: Any) -> TrainOptions:
     if model == "dcgan" and given.get("load_size") is None:
         values["load_size"] = values.get("crop_size", 64)
     values.pop("model", None)
-    opts = replace(TrainOptions(), model=model, **values)
-    opts.validate()
-    return opts
+    return replace(TrainOptions(), model=model, **values)
+
+
+# ---------------------------------------------------------------- command lines
+
+# TrainOptions field -> `sketchpad train` flag, where it is not "--" + the field with "-" for "_"
+_FLAGS = {
+    "lambda_L1": "--lambda-l1",
+    "lambda_A": "--lambda-a",
+    "lambda_B": "--lambda-b",
+    "n_epochs": "--epochs",
+    "n_epochs_decay": "--epochs-decay",
+    "n_layers_D": "--n-layers-D",
+    "netG": "--netG",
+    "netD": "--netD",
+}
+
+
+def option_flag(name: str) -> str:
+    """The `sketchpad train` flag that sets TrainOptions field `name`."""
+    return _FLAGS.get(name) or "--" + name.replace("_", "-")
+
+
+def _flag_args(given: dict[str, Any]) -> list[str]:
+    args: list[str] = []
+    for f in fields(TrainOptions):  # the dataclass's order: stable, and grouped as the options are
+        if f.name not in given:
+            continue
+        value = given[f.name]
+        if isinstance(value, bool):
+            args += [option_flag(f.name)] if value else []
+        else:
+            args += [option_flag(f.name), str(value)]
+    return args
+
+
+def command_args(opts: TrainOptions) -> list[str]:
+    """The `sketchpad train` arguments that make `opts`: --model, then every option that differs from
+    the model's defaults (and any that a default would derive differently, such as a CycleGAN's netG)."""
+    given = {
+        f.name: getattr(opts, f.name)
+        for f in fields(TrainOptions)
+        if f.name != "model" and getattr(opts, f.name) != getattr(_assemble(opts.model, {}), f.name)
+    }
+    for _ in range(len(given) + 2):  # add what the parse would derive otherwise, until it round-trips
+        parsed = _assemble(opts.model, given)
+        missing = {f.name for f in fields(TrainOptions) if getattr(parsed, f.name) != getattr(opts, f.name)}
+        if not missing:
+            break
+        given.update({k: getattr(opts, k) for k in missing})
+    return ["--model", opts.model, *_flag_args(given)]
+
+
+def render_command(opts: TrainOptions) -> str:
+    """The `sketchpad train ...` line that creates a run with `opts` (paths as given)."""
+    return shlex.join(["sketchpad", "train", *command_args(opts)])
+
+
+def render_resume(run: str, overrides: dict[str, Any] | None = None) -> str:
+    """The `sketchpad train --resume RUN ...` line of a resume with `overrides`."""
+    return shlex.join(["sketchpad", "train", "--resume", str(run), *_flag_args(overrides or {})])
 
 
 def lr_factor(epoch: int, n_epochs: int, n_epochs_decay: int) -> float:

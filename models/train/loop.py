@@ -43,6 +43,7 @@ from .common import (
     set_rng_state,
     setup_distributed,
 )
+from .distill import check_teacher, load_teacher, teacher_header
 
 OPTIONS_FILE, STATE_FILE, LOG_FILE, G_FILE = (
     "options.json",
@@ -225,12 +226,19 @@ class Trainer:
             self.init_arch = self.init_ckpt.config
         if self.init_arch is not None:
             o.input_nc, o.output_nc = self.init_arch.input_nc, self.init_arch.output_nc
+        self.teacher_ckpt = None
+        if o.teacher:  # distillation: the student maps the teacher's channels unless told otherwise
+            self.teacher_ckpt = load_teacher(o.teacher)
+            t_cfg = self.teacher_ckpt.config
+            o.input_nc, o.output_nc = o.input_nc or t_cfg.input_nc, o.output_nc or t_cfg.output_nc
         if not o.input_nc or not o.output_nc:
             gi, go = guess_channels(o.data, o.direction, o.holdout) if o.model != "dcgan" else (3, 3)
             o.input_nc, o.output_nc = o.input_nc or gi, o.output_nc or go
         if not o.input_kind:
             if self.init_ckpt is not None and self.init_ckpt.meta.get("input_kind"):
                 o.input_kind = self.init_ckpt.meta["input_kind"]
+            elif self.teacher_ckpt is not None and self.teacher_ckpt.meta.get("input_kind"):
+                o.input_kind = self.teacher_ckpt.meta["input_kind"]
             else:
                 o.input_kind = (
                     guess_input_kind(o.data, o.direction, o.holdout) if o.model == "pix2pix" else "image"
@@ -240,6 +248,10 @@ class Trainer:
             multiple = 2 ** (o.num_downs or {"unet_256": 8, "unet_128": 7}.get(o.netG, 8))
         if self.init_arch is not None:
             multiple = self.init_arch.multiple
+        if self.teacher_ckpt is not None:
+            crop = o.crop_size if "crop" in o.preprocess else None
+            check_teacher(o.teacher, self.teacher_ckpt, o.input_nc, o.output_nc, crop)
+            multiple = max(multiple, self.teacher_ckpt.config.multiple)
         self.data_opts = self._data_options(o.input_nc, o.output_nc, multiple)
         cls = _dataset_class(o.model)
         self.train_set = cls(o.data, "train", self.data_opts, report.format, bad)
@@ -269,6 +281,8 @@ class Trainer:
             kw["G"] = self.init_ckpt.net.train()
         elif self.init_arch is not None:
             kw["G"] = build_generator(self.init_arch)
+        if self.teacher_ckpt is not None:
+            kw["teacher"] = self.teacher_ckpt.net
         return cls(o, o.input_nc, o.output_nc, **kw)
 
     # ------------------------------------------------------------ files
@@ -291,8 +305,10 @@ class Trainer:
             "metrics": self.metrics,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "description": f"{o.model} trained on {Path(o.data).name} for {self.iter} iterations",
-            "role": "full",
+            "role": "live" if o.teacher else "full",
         }
+        if self.teacher_ckpt is not None:
+            meta["teacher"] = teacher_header(o.teacher, self.teacher_ckpt)
         if o.input_kind == "labels":
             meta["palette"] = [[name, list(rgb)] for name, rgb in FACADES]
         return meta

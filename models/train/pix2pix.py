@@ -1,5 +1,9 @@
 """pix2pix (Isola et al. 2017): a U-Net generator and a PatchGAN on (A, B) pairs; G minimises the GAN
-loss plus lambda_L1 * |B - G(A)|_1, D's loss is halved. The step reads like the paper."""
+loss plus lambda_L1 * |B - G(A)|_1, D's loss is halved. The step reads like the paper.
+
+With a teacher (distillation, as in GAN Compression and OMGD) G's loss also has lambda_teacher * the L1 to
+the frozen teacher's output and lambda_feat * the MSE of its decoder features, through 1x1 adapters, to
+the teacher's at a few U-Net levels (distill.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from ..generator import GeneratorConfig, build_generator, config_for
 from ..losses import GANLoss, gradient_penalty
 from .base import GANModel, eval_mode, set_requires_grad
 from .common import Dist, TrainOptions
+from .distill import FEAT_LEVELS, Adapters, FeatureTap, freeze
 
 
 def generator_config(opts: TrainOptions, input_nc: int, output_nc: int) -> GeneratorConfig:
@@ -56,6 +61,7 @@ class Pix2Pix(GANModel):
         device: torch.device | str = "cpu",
         dist: Dist = Dist(),
         G: nn.Module | None = None,
+        teacher: nn.Module | None = None,
     ):
         super().__init__(opts, torch.device(device), dist)
         if G is None:
@@ -74,6 +80,27 @@ class Pix2Pix(GANModel):
         self.nets = {"G": self.G, "D": self.D}
         self.optimizers = {"G": self.adam(self.G), "D": self.adam(self.D)}
         self.criterion = GANLoss(opts.gan_mode)
+        self.teacher = self.adapters = self.s_tap = self.t_tap = None
+        if teacher is not None:
+            self._add_teacher(teacher)
+
+    def _add_teacher(self, teacher: nn.Module) -> None:
+        """The frozen teacher (never in `nets`: it is not trained, and its file is reloaded on resume), the
+        feature taps, and the adapters, trained by their own Adam on G's learning-rate schedule."""
+        self.teacher = self.place(freeze(teacher))
+        self.loss_names = (*self.loss_names, "G_teacher", "G_feat")
+        if self.opts.lambda_feat <= 0:
+            return
+        s_tap, t_tap = FeatureTap(self.G, FEAT_LEVELS), FeatureTap(self.teacher, FEAT_LEVELS)
+        adapters = Adapters(s_tap.channels, t_tap.channels)
+        if not adapters.convs:  # a ResNet on either side: no U-Net levels to match, output L1 only
+            s_tap.remove(), t_tap.remove()
+            return
+        self.s_tap, self.t_tap = s_tap, t_tap
+        self.adapters = self.place(adapters)
+        self.adapters_train = self.wrap(self.adapters)
+        self.nets["adapters"] = self.adapters
+        self.optimizers["adapters"] = self.adam(self.adapters)
 
     def step(self, batch: dict) -> dict[str, float]:
         real_A, real_B = self.to_device(batch["A"]), self.to_device(batch["B"])
@@ -95,16 +122,41 @@ class Pix2Pix(GANModel):
             loss_D = loss_D + gradient_penalty(self.D, real_AB.float(), fake_AB.float())
         self.backward(loss_D, opt_D)
 
-        # G: fool the frozen D, and stay near B in L1
+        # G: fool the frozen D, and stay near B in L1 (and near the teacher, when there is one)
         set_requires_grad(self.D, False)
         opt_G.zero_grad(set_to_none=True)
         with self.autocast():
             loss_G_GAN = self.criterion(self.D(fake_AB), True)
         loss_G_L1 = F.l1_loss(fake_B.float(), real_B.float()) * self.opts.lambda_L1
-        self.backward(loss_G_GAN + loss_G_L1, opt_G)
+        losses = [loss_G_GAN, loss_G_L1, loss_D_real, loss_D_fake]
+        loss_G, optimizers = loss_G_GAN + loss_G_L1, [opt_G]
+        if self.teacher is not None:
+            loss_T, loss_F = self._distill_losses(real_A, fake_B)
+            loss_G = loss_G + loss_T + loss_F
+            losses += [loss_T, loss_F]
+            if self.adapters is not None:
+                self.optimizers["adapters"].zero_grad(set_to_none=True)
+                optimizers.append(self.optimizers["adapters"])
+        self.backward(loss_G, *optimizers)
         self.end_step()
-        values = torch.stack([loss_G_GAN, loss_G_L1, loss_D_real, loss_D_fake]).detach().float().cpu()
+        if self.s_tap is not None:  # let the step's activations go
+            self.s_tap.feats.clear(), self.t_tap.feats.clear()
+        values = torch.stack([x.detach().float() for x in losses]).cpu()
         return dict(zip(self.loss_names, values.tolist(), strict=True))
+
+    def _distill_losses(
+        self, real_A: torch.Tensor, fake_B: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """lambda_teacher * |T(A) - G(A)|_1 and lambda_feat * the adapted feature MSE (G's features were
+        tapped in the forward that made fake_B)."""
+        with torch.no_grad(), self.autocast():
+            target = self.teacher(real_A)
+        loss_T = F.l1_loss(fake_B.float(), target.float()) * self.opts.lambda_teacher
+        if self.adapters is None:
+            return loss_T, torch.zeros((), device=loss_T.device)
+        with self.autocast():
+            loss_F = self.adapters_train(self.s_tap.feats, self.t_tap.feats) * self.opts.lambda_feat
+        return loss_T, loss_F
 
     def translate(self, A: torch.Tensor) -> torch.Tensor:
         """G(A) with running statistics and no dropout, leaving training state untouched."""

@@ -39,6 +39,14 @@ def add_parser(sub):
     n.add_argument(
         "--init", metavar="CHECKPOINT", help="fine-tune: start G from this checkpoint (its architecture)"
     )
+    t = p.add_argument_group("distillation (pix2pix)")
+    t.add_argument(
+        "--teacher",
+        metavar="CHECKPOINT",
+        help="distil G from this frozen generator: L1 to its output, MSE to its decoder features",
+    )
+    t.add_argument("--lambda-teacher", type=float, help="weight of the L1 to the teacher's output (100)")
+    t.add_argument("--lambda-feat", type=float, help="weight of each U-Net level's feature MSE (1)")
     lo = p.add_argument_group("objectives and optimisation")
     lo.add_argument("--gan-mode", choices=["vanilla", "lsgan", "wgangp"])
     lo.add_argument("--lambda-l1", dest="lambda_L1", type=float)

@@ -215,3 +215,43 @@ def test_fine_tune_checks_the_crop_against_the_init_checkpoint(tmp_path):
     make_options("pix2pix", init=str(ckpt), crop_size=32, load_size=36).validate()
     with pytest.raises(DataError, match="does not fit a U-Net of depth 8"):
         make_options("pix2pix", crop_size=32, load_size=36).validate()
+
+
+# The options.json fields and resume-state keys of runs started before distillation, command lines and
+# training time were recorded (e.g. a long run begun with that code): such a run must go on with --resume.
+OLD_OPTION_FIELDS = (
+    "model data out name netG ngf ndf netD n_layers_D norm no_dropout init_type init_gain num_downs nz "
+    "gan_mode lambda_L1 lambda_A lambda_B lambda_identity pool_size lr beta1 n_epochs n_epochs_decay "
+    "batch_size direction load_size crop_size preprocess no_flip input_nc output_nc input_kind holdout "
+    "skip_bad sketch_augment num_workers device amp seed max_iters save_every_iters sample_every "
+    "val_images init"
+).split()
+OLD_STATE_KEYS = (
+    "format",
+    "model",
+    "epoch",
+    "iter",
+    "iter_in_epoch",
+    "rng",
+    "metrics_json",
+    "generator_arch",
+)
+
+
+def test_a_run_made_by_older_code_resumes_exactly(tmp_path):
+    data = make_inversion_set(tmp_path / "inv", n_train=6, n_val=2)
+    straight = Trainer.create(tiny(data, tmp_path / "a", max_iters=9), progress=False)
+    straight.run()
+    Trainer.create(tiny(data, tmp_path / "b", max_iters=8), progress=False).run()
+    run = tmp_path / "b"
+    options = json.loads((run / "options.json").read_text())
+    (run / "options.json").write_text(json.dumps({k: options[k] for k in OLD_OPTION_FIELDS}, indent=2))
+    state = torch.load(run / "latest_state.pt", weights_only=True)
+    torch.save({k: state[k] for k in OLD_STATE_KEYS}, run / "latest_state.pt")
+    resumed = Trainer.resume(run, progress=False, overrides={"max_iters": 9})
+    assert resumed.opts.teacher == "" and resumed.model.teacher is None
+    resumed.run()
+    assert resumed.metrics["losses"] == straight.metrics["losses"]
+    for name in ("G", "D"):
+        a, b = straight.model.nets[name].state_dict(), resumed.model.nets[name].state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a), name

@@ -136,6 +136,16 @@ def test_train_error_paths(tmp_path, capsys):
     assert "no such checkpoint" in one_line_error(
         capsys, ["train", "--data", data, "--out", tmp_path / "r8", "--init", tmp_path / "x.pth"]
     )
+    assert "no such checkpoint" in one_line_error(
+        capsys, ["train", "--data", data, "--out", tmp_path / "r10", "--teacher", tmp_path / "t.safetensors"]
+    )
+    from models.checkpoint import save_checkpoint
+    from models.generator import GeneratorConfig, build_generator
+
+    gray = save_checkpoint(tmp_path / "gray.safetensors", build_generator(GeneratorConfig(ngf=4, input_nc=1)))
+    assert "gray.safetensors: maps 1 to 3 channels" in one_line_error(
+        capsys, ["train", "--data", data, "--out", tmp_path / "r11", "--teacher", gray, "--input-nc", "3"]
+    )
     (data / "train" / "bad.png").write_bytes(b"nope")
     assert "--skip-bad" in one_line_error(capsys, ["train", "--data", data, "--out", tmp_path / "r9"])
 
