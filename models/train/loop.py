@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -303,7 +303,7 @@ class Trainer:
             "epoch": self.epoch,
             "iter": self.iter,
             "metrics": self.metrics,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "description": f"{o.model} trained on {Path(o.data).name} for {self.iter} iterations",
             "role": "live" if o.teacher else "full",
         }

@@ -12,7 +12,7 @@ import math
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -203,7 +203,7 @@ def measure(args) -> dict:
     best = min(ok, key=lambda k: ok[k].p50) if ok else None
 
     out: dict = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         **machine_info(device),
         "size": size,
         "runs": args.runs,

@@ -3,7 +3,7 @@ with the header that tells the app how to use it (input kind, name, direction)."
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from models.checkpoint import convert_reference, load_checkpoint
@@ -35,7 +35,7 @@ def run(args) -> int:
     meta = {
         "name": args.name or dst.stem,
         "source": src.name,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     if args.input_kind:
         meta["input_kind"] = args.input_kind
