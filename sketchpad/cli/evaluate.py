@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from models.evaluate import evaluate
-from sketchpad.paths import WEIGHTS_DIR
+from sketchpad.paths import WEIGHTS_DIR, shipped_checkpoint
 
 from . import UsageError
 
@@ -17,7 +17,7 @@ DEFAULT_SEGMENTER = WEIGHTS_DIR / "facades-seg.safetensors"
 
 def add_parser(sub):
     p = sub.add_parser("eval", help="score a checkpoint on a data split (L1, PSNR, SSIM, FCN-score)")
-    p.add_argument("checkpoint", help="our .safetensors or a reference .pth")
+    p.add_argument("checkpoint", help="our .safetensors, a .pth, or a shipped model's name (facades)")
     p.add_argument(
         "--data", required=True, help="dataset folder (aligned train/ val/ test/, or split/A, split/B)"
     )
@@ -43,7 +43,8 @@ def add_parser(sub):
 def run(args) -> int:
     if args.limit < 0:
         raise UsageError("--limit must be >= 0")
-    if not Path(args.checkpoint).is_file():
+    checkpoint = shipped_checkpoint(args.checkpoint)
+    if not Path(checkpoint).is_file():
         raise UsageError(f"{args.checkpoint}: no such checkpoint file")
     if not Path(args.data).is_dir():
         raise UsageError(f"{args.data}: no such data folder")
@@ -53,7 +54,7 @@ def run(args) -> int:
     elif seg is not None and not Path(seg).is_file():
         raise UsageError(f"{seg}: no such segmenter file")
     result = evaluate(
-        args.checkpoint,
+        checkpoint,
         args.data,
         args.split,
         limit=args.limit or None,

@@ -7,13 +7,14 @@ from pathlib import Path
 
 from models.imageio import load_image, save_png
 from models.inference import Translator
+from sketchpad.paths import shipped_checkpoint
 
 from . import UsageError
 
 
 def add_parser(sub):
     p = sub.add_parser("translate", help="translate drawings with a checkpoint, write PNGs")
-    p.add_argument("checkpoint", help="our .safetensors or a reference .pth")
+    p.add_argument("checkpoint", help="our .safetensors, a reference .pth, or a shipped model's name (faces)")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files")
     p.add_argument("-o", "--out", required=True, help="output file (one input) or folder (several)")
     p.add_argument(
@@ -48,7 +49,7 @@ def run(args) -> int:
         if len(set(names)) != len(names):
             raise UsageError("two inputs share a file name; their results would overwrite each other")
     t = Translator(
-        args.checkpoint,
+        shipped_checkpoint(args.checkpoint),
         device=args.device,
         bn_stats=args.bn_stats,
         dropout=args.dropout == "on",
