@@ -69,7 +69,8 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
     (see `remove_stale_temps`), never a damaged `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # At most 32 characters of the name: a legal 250-byte name must not give an illegal temporary one.
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:32]}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
