@@ -3,8 +3,10 @@ and a built-in untrained network so the app always starts."""
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import torch
@@ -23,6 +25,9 @@ CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt")
 DEFAULT_TASKS = ("facades", "faces", "shoes")  # the first shipped one found is the default model
 
 
+KIND_NAMES = {"labels": "label maps", "lineart": "line art", "image": "images"}
+
+
 @dataclass(frozen=True)
 class ModelEntry:
     """One choice in the model picker."""
@@ -34,19 +39,28 @@ class ModelEntry:
     live_path: Path | None = None  # the fast tier for the two-tier live view, if one exists
     input_kind: str = "image"
     task: str = ""  # examples folder name under resources/examples
+    damaged: str = ""  # why the file's header does not read ("" when it does); loading says more
 
     @property
     def is_builtin(self) -> bool:
         return self.path is None
 
 
-def _header(path: Path) -> dict:
+def read_meta(path: Path) -> tuple[dict, str]:
+    """(header, problem): a safetensors file's header, or {} and why it cannot be read. Never raises:
+    a listing must survive any file (zero bytes, garbage, no permission, hostile JSON)."""
     if path.suffix != ".safetensors":
-        return {}
+        return {}, ""
     try:
-        return read_header(path)
-    except CheckpointError:
-        return {}  # listed anyway; loading it gives the real message
+        return read_header(path), ""
+    except CheckpointError as e:
+        return {}, str(e)
+    except (OSError, ValueError, RecursionError) as e:
+        return {}, f"{path.name}: unreadable ({type(e).__name__})"
+
+
+def _header(path: Path) -> dict:
+    return read_meta(path)[0]
 
 
 def _is_generator(path: Path) -> bool:
@@ -57,26 +71,30 @@ def _is_generator(path: Path) -> bool:
 
 
 def _entry(path: Path, source: str, label: str | None = None, live: Path | None = None) -> ModelEntry:
-    h = _header(path)
-    kind = h.get("input_kind") or ("image" if path.suffix != ".safetensors" else "image")
-    task = str(h.get("task") or h.get("name") or path.stem).removesuffix(LIVE_SUFFIX)
+    h, problem = read_meta(path)
+    kind = h.get("input_kind") if h.get("input_kind") in KIND_NAMES else "image"
+    name = h.get("name") if isinstance(h.get("name"), str) else ""
+    task = str(h.get("task") or name or path.stem).removesuffix(LIVE_SUFFIX)
+    label = label or name or path.stem
     return ModelEntry(
         id=str(path.resolve()),
-        label=label or str(h.get("name") or path.stem),
+        label=label + (" (damaged)" if problem else ""),
         source=source,
         path=path.resolve(),
         live_path=live.resolve() if live else None,
         input_kind=kind,
         task=task,
+        damaged=problem,
     )
 
 
 def shipped(weights_dir: Path | None = None) -> list[ModelEntry]:
     """weights/*.safetensors; `<task>-live.safetensors` is the live tier of `<task>`, not an entry."""
     d = Path(weights_dir or paths.WEIGHTS_DIR)
-    if not d.is_dir():
+    try:
+        files = sorted(p for p in d.glob("*.safetensors") if not p.name.startswith(".") and _is_generator(p))
+    except OSError:
         return []
-    files = sorted(p for p in d.glob("*.safetensors") if not p.name.startswith(".") and _is_generator(p))
     by_stem = {p.stem: p for p in files}
     out = []
     for p in files:
@@ -87,35 +105,75 @@ def shipped(weights_dir: Path | None = None) -> list[ModelEntry]:
     return sorted(out, key=lambda e: (order.get(e.path.stem, len(order)), e.label))
 
 
+def _mtime(p: Path) -> float:
+    try:
+        return p.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
 def user_runs(runs_dir: Path | None = None) -> list[ModelEntry]:
-    """Training runs: RUN_DIR/latest.safetensors, newest first."""
-    d = Path(runs_dir or paths.runs_dir())
-    found = [p for p in d.glob("*/latest.safetensors") if p.is_file()]
-    found.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    """Training runs: RUN_DIR/latest.safetensors, newest first. Never raises; a run whose checkpoint
+    does not read is marked "(damaged)"; one whose folder name is not UTF-8 is left out (Qt cannot carry
+    its path: the runs list offers to rename it)."""
+    try:
+        d = Path(runs_dir or paths.runs_dir())
+        found = [p for p in d.glob("*/latest.safetensors") if _is_text(str(p)) and _is_file(p)]
+    except (OSError, ValueError):
+        return []
+    found.sort(key=_mtime, reverse=True)
     return [_entry(p, "run", label=run_label(p)) for p in found]
 
 
+def _is_text(s: str) -> bool:
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _is_file(p: Path) -> bool:
+    try:
+        return p.is_file()
+    except (OSError, ValueError):  # no permission, a NUL in a remembered path
+        return False
+
+
 def run_label(path: Path) -> str:
-    """'run: NAME · 2026-11-25 14:30 · epoch 3 · val L1 0.075': what a user picks a run by."""
+    """'run: NAME (line art) · 2026-11-25 14:30 · epoch 3 · val L1 0.075': what a user picks a run by."""
     h = _header(path)
-    parts = [f"run: {path.parent.name}"]
-    created = str(h.get("created", ""))[:16].replace("T", " ")
+    kind = KIND_NAMES.get(h.get("input_kind"), "") if isinstance(h.get("input_kind"), str) else ""
+    parts = [f"run: {path.parent.name}" + (f" ({kind})" if kind else "")]
+    created = _local_time(h.get("created"))
     if created:
         parts.append(created)
-    if isinstance(h.get("epoch"), int):
+    if type(h.get("epoch")) is int:
         parts.append(f"epoch {h['epoch']}")
     val = (h.get("metrics") or {}).get("val") if isinstance(h.get("metrics"), dict) else None
-    if isinstance(val, dict) and isinstance(val.get("l1"), int | float):
-        parts.append(f"val L1 {val['l1']:.3f}")
+    l1 = val.get("l1") if isinstance(val, dict) else None
+    if isinstance(l1, int | float) and not isinstance(l1, bool) and math.isfinite(l1):
+        parts.append(f"val L1 {l1:.3f}")
     return " · ".join(parts)
+
+
+def _local_time(created) -> str:
+    """The header's ISO time (UTC) as the user's local 'YYYY-MM-DD HH:MM'; '' if there is none."""
+    if not isinstance(created, str) or not created:
+        return ""
+    try:
+        return datetime.fromisoformat(created).astimezone().strftime("%Y-%m-%d %H:%M")
+    except (ValueError, OverflowError, OSError):
+        return created[:16].replace("T", " ")
 
 
 def opened_entry(path: str | os.PathLike) -> ModelEntry:
     p = Path(path)
     live = p.with_name(p.stem + LIVE_SUFFIX + p.suffix)
     name = _header(p).get("name")
+    name = name if isinstance(name, str) else ""
     label = f"{name} ({p.name})" if name and name != p.stem else f"file: {p.name}"
-    return _entry(p, "opened", label=label, live=live if live.is_file() else None)
+    return _entry(p, "opened", label=label, live=live if _is_file(live) else None)
 
 
 def builtin_entry() -> ModelEntry:
@@ -131,7 +189,7 @@ def discover(opened: list[str | os.PathLike] = (), *, weights_dir=None, runs_dir
     entries += user_runs(runs_dir)
     seen = {e.id for e in entries}
     for p in opened:
-        if Path(p).is_file() and str(Path(p).resolve()) not in seen:
+        if _is_file(Path(p)) and str(Path(p).resolve()) not in seen:
             e = opened_entry(p)
             entries.append(e)
             seen.add(e.id)
@@ -151,7 +209,7 @@ def resolve(name_or_path: str | os.PathLike | None, entries: list[ModelEntry]) -
         if s in (e.id, e.label) or (e.path is not None and s in (e.path.stem, e.path.parent.name)):
             return e
     p = Path(s).expanduser()
-    if p.is_file():
+    if _is_file(p):
         return opened_entry(p)
     names = ", ".join(e.label for e in entries if not e.is_builtin) or "none shipped"
     raise CheckpointError(f"{s}: no such model or checkpoint file (known models: {names})")

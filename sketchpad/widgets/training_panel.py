@@ -44,10 +44,11 @@ from models.dataset_make import add_pair, fit_photo
 from models.errors import SketchpadError
 from models.imageio import load_image
 from sketchpad import models_list
+from sketchpad.runs import new_run_dir, tail_events
 from sketchpad.training_process import TrainingProcess, TrainRequest
 from sketchpad.widgets.dataset_dialog import LineartDatasetDialog
 from sketchpad.widgets.loss_plot import LossPlot
-from sketchpad.widgets.runs_list import RunsList, new_run_dir, tail_events
+from sketchpad.widgets.runs_list import RunsList
 
 # The CPU recipe (issue 8 item 5): fine-tune the shipped live model (ngf 16) at its own training size with
 # a fresh small discriminator (ndf 16), batch 1, Adam 2e-4, lambda 100, no loader workers, for about 200

@@ -17,8 +17,9 @@ from PySide6.QtCore import QPoint, Qt
 
 from models.dataset_make import add_pair
 from models.imageio import load_image
+from sketchpad.runs import RunError, delete_run
 from sketchpad.widgets.loss_plot import LossPlot, ema
-from sketchpad.widgets.runs_list import RunError, RunsList, delete_run
+from sketchpad.widgets.runs_list import RunsList
 from sketchpad.widgets.training_panel import SCRATCH, TrainingPanel
 
 pytestmark = pytest.mark.gui
@@ -214,7 +215,7 @@ def test_runs_list_renames_and_deletes(qtbot, tmp_path):
     assert {r.name for r in runs.runs} == {"cats", "dogs"}
     assert runs.tree.topLevelItemCount() == 2
     runs.select(root / "cats")
-    assert "val L1 0.200" in runs.tree.selectedItems()[0].text(4)
+    assert "val L1 0.200" in runs.tree.selectedItems()[0].text(5)
     runs.ask_name = lambda current: "big cats!"
     with qtbot.waitSignal(runs.changed):
         qtbot.mouseClick(runs.rename_btn, Qt.MouseButton.LeftButton)
