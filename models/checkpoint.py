@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,9 @@ import torch
 from torch import nn
 
 from .errors import CheckpointError
-from .generator import GeneratorConfig, ResnetGenerator, UnetGenerator
+from .generator import ARCH_LIMITS, GeneratorConfig, ResnetGenerator, UnetGenerator
+from .reference import check_overrides
+from .reference import infer_config as infer_config  # re-exported: callers read architectures from here
 
 FORMAT = "sketchpad.generator/1"
 MAX_CHECKPOINT_BYTES = 4 << 30  # nothing we make is near this; a bigger file is not a generator
@@ -183,87 +184,6 @@ def _load_pth(path: Path) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in obj.items()}
 
 
-_UNET_DOWN = re.compile(r"^model\.((?:model\.\d+\.)*)model\.(\d+)\.weight$")
-
-
-def infer_config(state: dict[str, torch.Tensor], name: str = "checkpoint") -> GeneratorConfig:
-    """Read a reference generator's architecture (U-Net or ResNet, depth, ngf, norm, channels) off its keys."""
-    keys = set(state)
-    if "model.model.0.weight" in keys:  # U-Net: model (outer UnetBlock) . model (Sequential) . 0 (down conv)
-        first = state["model.model.0.weight"]  # (ngf, input_nc, 4, 4)
-        ngf, input_nc = first.shape[0], first.shape[1]
-        # Each inner level's Sequential is (LReLU, down conv, ...) with its own inner level at index 3.
-        prefix, depth = "model.model.1.", 1
-        while f"{prefix}model.1.weight" in keys:
-            depth += 1
-            prefix += "model.3."
-        out = state.get("model.model.3.weight")  # ConvTranspose2d weight: (in, out, 4, 4)
-        if out is None:
-            raise CheckpointError(f"{name}: U-Net keys without an outermost up-convolution")
-        output_nc = out.shape[1]
-        if (
-            "model.model.1.model.2.weight" in keys
-        ):  # the second level's down-norm: only batch norm has weights
-            norm = "batch"
-        elif "model.model.1.model.1.bias" in keys:
-            norm = "instance"
-        else:
-            norm = "none"
-        return GeneratorConfig(
-            arch="unet",
-            input_nc=input_nc,
-            output_nc=output_nc,
-            ngf=ngf,
-            norm=norm,
-            num_downs=depth,
-            dropout=True,
-        )
-    if "model.1.weight" in keys and any(".conv_block." in k for k in keys):
-        first = state["model.1.weight"]  # (ngf, input_nc, 7, 7)
-        ngf, input_nc = first.shape[0], first.shape[1]
-        blocks = {int(m.group(1)) for k in keys if (m := re.match(r"^model\.(\d+)\.conv_block\.", k))}
-        n_blocks = len(blocks)
-        second_convs = {k for k in keys if re.match(r"^model\.\d+\.conv_block\.(5|6)\.weight$", k)}
-        dropout = any(".conv_block.6.weight" in k for k in second_convs)
-        zero_pad = any(re.match(r"^model\.\d+\.conv_block\.0\.weight$", k) for k in keys)
-        last = max(int(k.split(".")[1]) for k in keys if re.match(r"^model\.\d+\.weight$", k))
-        output_nc = state[f"model.{last}.weight"].shape[0]
-        if (
-            "model.2.weight" in keys
-        ):  # the first norm: only batch norm has weights (old instance norms: stats only)
-            norm = "batch"
-        elif "model.1.bias" in keys:
-            norm = "instance"
-        else:
-            norm = "none"
-        return GeneratorConfig(
-            arch="resnet",
-            input_nc=input_nc,
-            output_nc=output_nc,
-            ngf=ngf,
-            norm=norm,
-            n_blocks=n_blocks,
-            dropout=dropout,
-            padding_type="zero" if zero_pad else "reflect",
-        )
-    raise CheckpointError(
-        f"{name}: not a pix2pix/CycleGAN generator (unrecognised keys, e.g. {sorted(keys)[:2]})"
-    )
-
-
-def _clean_reference_state(state: dict[str, torch.Tensor], cfg: GeneratorConfig) -> dict[str, torch.Tensor]:
-    if cfg.norm == "instance":
-        # Checkpoints from PyTorch < 0.4 carry instance-norm running stats that the layer no longer has.
-        state = {
-            k: v
-            for k, v in state.items()
-            if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))
-        }
-    return state
-
-
-# Far past anything real, small enough that building a net from a lying header can't exhaust memory or the stack.
-_ARCH_LIMITS = {"input_nc": 64, "output_nc": 64, "ngf": 1024, "num_downs": 12, "n_blocks": 64}
 _INPUT_KINDS = ("labels", "lineart", "image")
 
 
@@ -271,15 +191,16 @@ def arch_from_header(arch: Any, name: str = "checkpoint") -> GeneratorConfig:
     """The GeneratorConfig a header's `arch` describes, with every field's type and range checked."""
     if not isinstance(arch, dict):
         raise CheckpointError(f"{name}: the header's architecture is not a JSON object")
-    for key, top in _ARCH_LIMITS.items():
+    for key, top in ARCH_LIMITS.items():
         v = arch.get(key)
         if key in arch and not (type(v) is int and 0 <= v <= top):  # type() so that True is not an int
             raise CheckpointError(f"{name}: the header's architecture has an invalid {key} ({v!r:.40})")
     for key in ("arch", "norm", "padding_type"):
         if key in arch and not isinstance(arch[key], str):
             raise CheckpointError(f"{name}: the header's architecture has an invalid {key}")
-    if "dropout" in arch and not isinstance(arch["dropout"], bool):
-        raise CheckpointError(f"{name}: the header's architecture has an invalid dropout")
+    for key in ("dropout", "norm_affine", "norm_stats"):
+        if key in arch and not (isinstance(arch[key], bool) or (arch[key] is None and key != "dropout")):
+            raise CheckpointError(f"{name}: the header's architecture has an invalid {key}")
     try:
         return GeneratorConfig.from_dict(arch)
     except (TypeError, ValueError) as e:
@@ -320,25 +241,45 @@ def check_meta(meta: dict[str, Any], name: str = "checkpoint") -> dict[str, Any]
     return meta
 
 
-def _infer(state: dict[str, torch.Tensor], name: str) -> GeneratorConfig:
+def _infer(state: dict[str, torch.Tensor], name: str, overrides: dict[str, Any]) -> GeneratorConfig:
     """infer_config, with odd shapes (1-D where 4-D is expected, zero channels) as a CheckpointError."""
     try:
-        return infer_config(state, name)
+        return infer_config(state, name, overrides=overrides)
     except (IndexError, ValueError, TypeError, KeyError):
         raise CheckpointError(
             f"{name}: not a pix2pix/CycleGAN generator (unexpected tensor shapes)"
         ) from None
 
 
+def _old_norm_statistics(
+    state: dict[str, torch.Tensor], expected: dict[str, tuple]
+) -> dict[str, torch.Tensor]:
+    """`state` as PyTorch >= 0.4.1 would save it: no instance-norm statistics where the net keeps none (PyTorch
+    < 0.4 saved them, never used them), and a zero num_batches_tracked where it lacks one (added in 0.4.1)."""
+    state = {
+        k: v
+        for k, v in state.items()
+        if k in expected or not k.endswith(("running_mean", "running_var", "num_batches_tracked"))
+    }
+    for k in expected:
+        if k.endswith("num_batches_tracked") and k not in state:
+            state[k] = torch.tensor(0, dtype=torch.long)
+    return state
+
+
 def build_from_state(
-    state: dict[str, torch.Tensor], cfg: GeneratorConfig, name: str = "checkpoint"
+    state: dict[str, torch.Tensor], cfg: GeneratorConfig, name: str = "checkpoint", *, reference: bool = False
 ) -> nn.Module:
+    """The net `cfg` describes, holding `state`'s weights; `reference`: a reference implementation's state
+    dict, whose norm statistics may follow older PyTorch conventions."""
     # Compare keys and shapes against a weightless (meta-device) net first: a header that claims a huge
     # architecture must fail here, not while allocating gigabytes for it.
     # (The classes, not build_generator: its weight init on meta tensors costs seconds of one-off imports.)
     with torch.device("meta"):
         skeleton = UnetGenerator(cfg) if cfg.arch == "unet" else ResnetGenerator(cfg)
     expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    if reference:
+        state = _old_norm_statistics(state, expected)
     missing = sorted(set(expected) - set(state))
     extra = sorted(set(state) - set(expected))
     wrong = sorted(k for k in expected.keys() & state.keys() if tuple(state[k].shape) != expected[k])
@@ -380,17 +321,23 @@ def printable(text: str) -> str:
     return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
-def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> Checkpoint:
-    """Load a generator from our `.safetensors` or a reference `.pth`; no flags, nothing unpickled as code."""
+def load_checkpoint(
+    path: str | os.PathLike, *, device: str | torch.device = "cpu", arch: dict[str, Any] | None = None
+) -> Checkpoint:
+    """Load a generator from our `.safetensors` or a reference `.pth`; nothing unpickled as code.
+
+    `arch` sets what a file's weights cannot tell (models.reference.OVERRIDABLE: a ResNet's reflect or
+    replicate padding, a U-Net's dropout), over what its header says or the reference's default."""
+    overrides = check_overrides(arch)
     try:
-        return _load_checkpoint(Path(path), device)
+        return _load_checkpoint(Path(path), device, overrides)
     except CheckpointError as e:
         if str(e).isprintable():
             raise
         raise CheckpointError(printable(str(e))) from None
 
 
-def _load_checkpoint(path: Path, device: str | torch.device) -> Checkpoint:
+def _load_checkpoint(path: Path, device: str | torch.device, overrides: dict[str, Any]) -> Checkpoint:
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     size = path.stat().st_size
@@ -403,24 +350,30 @@ def _load_checkpoint(path: Path, device: str | torch.device) -> Checkpoint:
     is_zip = magic.startswith(b"PK")
     if path.suffix == ".safetensors" or (not is_zip and magic[8:9] == b"{"):
         state, header = _load_safetensors(path)
-        if "arch" in header:
-            cfg = arch_from_header(header["arch"], path.name)
+        reference = "arch" not in header
+        if reference:
+            cfg = _infer(state, path.name, overrides)
         else:
-            cfg = _infer(state, path.name)
+            cfg = arch_from_header(header["arch"], path.name)
+            cfg = replace(cfg, **overrides)
         meta = check_meta({k: v for k, v in header.items() if k not in ("arch", "format")}, path.name)
     else:
         state = _load_pth(path)
-        cfg = _infer(state, path.name)
-        state = _clean_reference_state(state, cfg)
+        reference = True
+        cfg = _infer(state, path.name, overrides)
         meta = {"source": "reference", "name": path.stem}
-    net = build_from_state(state, cfg, path.name).to(device)
+    net = build_from_state(state, cfg, path.name, reference=reference).to(device)
     net.eval()
     return Checkpoint(net=net, config=cfg, meta=meta, path=path)
 
 
 def convert_reference(
-    src: str | os.PathLike, dst: str | os.PathLike, meta: dict[str, Any] | None = None
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    meta: dict[str, Any] | None = None,
+    *,
+    arch: dict[str, Any] | None = None,
 ) -> Path:
-    """Turn a reference `.pth` into our `.safetensors`, keeping fp32."""
-    ckpt = load_checkpoint(src)
+    """Turn a reference `.pth` into our `.safetensors`, keeping fp32; `arch` as for `load_checkpoint`."""
+    ckpt = load_checkpoint(src, arch=arch)
     return save_checkpoint(dst, ckpt.net, {**ckpt.meta, **(meta or {})})

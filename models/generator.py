@@ -3,6 +3,7 @@ reference implementation's (`model.model.0.weight`, ...), which lets its checkpo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 
 import torch
@@ -22,6 +23,9 @@ class GeneratorConfig:
     num_downs: int = 8  # U-Net: stride-2 downsamplings (8 -> unet_256, 7 -> unet_128)
     n_blocks: int = 9  # ResNet: residual blocks at the bottleneck (9 or 6)
     padding_type: str = "reflect"  # ResNet blocks: "reflect", "replicate" or "zero"
+    # None below means the reference's choice for `norm`: batch norm has both, instance norm neither.
+    norm_affine: bool | None = None  # the norms learn a scale and shift
+    norm_stats: bool | None = None  # the norms keep running statistics (and use them in eval mode)
 
     def __post_init__(self) -> None:
         if self.arch not in ("unet", "resnet"):
@@ -36,6 +40,12 @@ class GeneratorConfig:
             raise ValueError("n_blocks must be >= 0")
         if self.padding_type not in ("reflect", "replicate", "zero"):
             raise ValueError(f"unknown padding_type {self.padding_type!r}")
+        if self.norm == "none" and (self.norm_affine or self.norm_stats):
+            raise ValueError("norm 'none' has no affine parameters or running statistics")
+
+    def make_norm(self):
+        """The constructor `f(channels) -> module` of this net's norm layers."""
+        return norm_layer(self.norm, affine=self.norm_affine, track_stats=self.norm_stats)
 
     @property
     def name(self) -> str:
@@ -55,6 +65,13 @@ class GeneratorConfig:
     def from_dict(cls, d: dict) -> GeneratorConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
+
+
+# The largest architecture a checkpoint may describe: far past anything real (unet_256 is 8 levels, ngf 64;
+# resnet_9blocks 9 blocks), small enough that a lying file can't make us build something that exhausts
+# memory or the stack. Checked on every header and every architecture read off a reference state dict.
+ARCH_LIMITS = {"input_nc": 4, "output_nc": 4, "ngf": 1024, "num_downs": 12, "n_blocks": 64}
+MAX_PARAMS = 1 << 28  # 268 M values (1 GiB as fp32); unet_256 at ngf 64 has 54 M
 
 
 PRESETS = {
@@ -85,12 +102,13 @@ class UnetBlock(nn.Module):
         outermost: bool = False,
         innermost: bool = False,
         norm: str = "batch",
+        make_norm: Callable[[int], nn.Module] | None = None,
         dropout: bool = False,
     ):
         super().__init__()
         self.outermost = outermost
         bias = conv_bias(norm)
-        make_norm = norm_layer(norm)
+        make_norm = make_norm or norm_layer(norm)
         input_nc = outer_nc if input_nc is None else input_nc
         down_conv = nn.Conv2d(input_nc, inner_nc, kernel_size=4, stride=2, padding=1, bias=bias)
         if outermost:
@@ -122,15 +140,16 @@ class UnetGenerator(nn.Module):
     def __init__(self, cfg: GeneratorConfig):
         super().__init__()
         self.cfg = cfg
-        ngf, norm = cfg.ngf, cfg.norm
-        block = UnetBlock(ngf * 8, ngf * 8, innermost=True, norm=norm)
+        ngf = cfg.ngf
+        norm = dict(norm=cfg.norm, make_norm=cfg.make_norm())
+        block = UnetBlock(ngf * 8, ngf * 8, innermost=True, **norm)
         for _ in range(cfg.num_downs - 5):  # the 512-channel levels below the innermost carry dropout
-            block = UnetBlock(ngf * 8, ngf * 8, submodule=block, norm=norm, dropout=cfg.dropout)
-        block = UnetBlock(ngf * 4, ngf * 8, submodule=block, norm=norm)
-        block = UnetBlock(ngf * 2, ngf * 4, submodule=block, norm=norm)
-        block = UnetBlock(ngf, ngf * 2, submodule=block, norm=norm)
+            block = UnetBlock(ngf * 8, ngf * 8, submodule=block, dropout=cfg.dropout, **norm)
+        block = UnetBlock(ngf * 4, ngf * 8, submodule=block, **norm)
+        block = UnetBlock(ngf * 2, ngf * 4, submodule=block, **norm)
+        block = UnetBlock(ngf, ngf * 2, submodule=block, **norm)
         self.model = UnetBlock(
-            cfg.output_nc, ngf, input_nc=cfg.input_nc, submodule=block, outermost=True, norm=norm
+            cfg.output_nc, ngf, input_nc=cfg.input_nc, submodule=block, outermost=True, **norm
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -148,10 +167,18 @@ def _pad(padding_type: str) -> tuple[list[nn.Module], int]:
 class ResnetBlock(nn.Module):
     """x + conv-norm-relu-[dropout]-conv-norm(x)."""
 
-    def __init__(self, dim: int, *, padding_type: str, norm: str, dropout: bool):
+    def __init__(
+        self,
+        dim: int,
+        *,
+        padding_type: str,
+        norm: str,
+        dropout: bool,
+        make_norm: Callable[[int], nn.Module] | None = None,
+    ):
         super().__init__()
         bias = conv_bias(norm)
-        make_norm = norm_layer(norm)
+        make_norm = make_norm or norm_layer(norm)
         pad, p = _pad(padding_type)
         layers = [*pad, nn.Conv2d(dim, dim, 3, padding=p, bias=bias), make_norm(dim), nn.ReLU(True)]
         if dropout:
@@ -172,7 +199,7 @@ class ResnetGenerator(nn.Module):
         self.cfg = cfg
         ngf, norm = cfg.ngf, cfg.norm
         bias = conv_bias(norm)
-        make_norm = norm_layer(norm)
+        make_norm = cfg.make_norm()
         layers: list[nn.Module] = [
             nn.ReflectionPad2d(3),
             nn.Conv2d(cfg.input_nc, ngf, 7, padding=0, bias=bias),
@@ -187,7 +214,15 @@ class ResnetGenerator(nn.Module):
                 nn.ReLU(True),
             ]
         for _ in range(cfg.n_blocks):
-            layers.append(ResnetBlock(ngf * 4, padding_type=cfg.padding_type, norm=norm, dropout=cfg.dropout))
+            layers.append(
+                ResnetBlock(
+                    ngf * 4,
+                    padding_type=cfg.padding_type,
+                    norm=norm,
+                    dropout=cfg.dropout,
+                    make_norm=make_norm,
+                )
+            )
         for i in range(2):
             mult = 2 ** (2 - i)
             layers += [

@@ -11,14 +11,27 @@ from torch import nn
 NORMS = ("batch", "instance", "none")
 
 
-def norm_layer(name: str) -> Callable[[int], nn.Module]:
-    """Return a constructor `f(channels) -> module` for the norm called `name`."""
+def norm_layer(
+    name: str, *, affine: bool | None = None, track_stats: bool | None = None
+) -> Callable[[int], nn.Module]:
+    """Return a constructor `f(channels) -> module` for the norm called `name`.
+
+    `affine` (a learned scale and shift) and `track_stats` (running statistics, used in eval mode) default
+    to the reference's choice: both on for batch norm, both off for instance norm."""
     if name == "batch":
-        return functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True)
+        return functools.partial(
+            nn.BatchNorm2d,
+            affine=True if affine is None else affine,
+            track_running_stats=True if track_stats is None else track_stats,
+        )
     if name == "instance":
-        # The reference's instance norm: no affine parameters, no running statistics.
-        return functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False)
+        # The reference's instance norm has neither; checkpoints from forks and older versions have either.
+        return functools.partial(
+            nn.InstanceNorm2d, affine=bool(affine), track_running_stats=bool(track_stats)
+        )
     if name == "none":
+        if affine or track_stats:
+            raise ValueError("norm 'none' has no affine parameters or running statistics")
         return lambda channels: nn.Identity()
     raise ValueError(f"unknown norm {name!r}; choose one of {', '.join(NORMS)}")
 

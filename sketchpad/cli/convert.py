@@ -23,6 +23,16 @@ def add_parser(sub):
     p.add_argument("--name", default=None, help="the name the app shows (default: the output file's name)")
     p.add_argument("--direction", choices=["AtoB", "BtoA"], default=None, help="the direction it was trained")
     p.add_argument("--description", default=None, help="one line the app shows as a tooltip")
+    # What a reference state dict cannot tell; the header we write records it.
+    p.add_argument(
+        "--padding-type",
+        choices=["reflect", "replicate", "zero"],
+        default=None,
+        help="ResNet blocks' padding (default: read from the weights; reflect where they can't tell it from replicate)",
+    )
+    p.add_argument(
+        "--no-dropout", action="store_true", help="the U-Net was trained with the reference's --no_dropout"
+    )
     return p
 
 
@@ -47,7 +57,10 @@ def run(args) -> int:
         meta["direction"] = args.direction
     if args.description:
         meta["description"] = args.description
-    convert_reference(src, dst, meta)
+    arch = {"padding_type": args.padding_type} if args.padding_type else {}
+    if args.no_dropout:
+        arch["dropout"] = False
+    convert_reference(src, dst, meta, arch=arch)
     ckpt = load_checkpoint(dst)  # read back: what we wrote must load
     c = ckpt.config
     print(f"{dst}: {c.name} ngf {c.ngf} norm {c.norm}, {c.input_nc} -> {c.output_nc} channels")

@@ -75,3 +75,20 @@ def test_bad_configs_are_refused():
         GeneratorConfig(num_downs=3)
     with pytest.raises(ValueError, match="unknown generator"):
         config_for("unet_512x")
+
+
+@pytest.mark.parametrize("norm", ["batch", "instance"])
+@pytest.mark.parametrize(("affine", "stats"), [(None, None), (True, None), (None, True), (False, False)])
+def test_norm_affine_and_statistics(norm, affine, stats):
+    """None is the reference's choice: batch norm with both, instance norm with neither."""
+    cfg = GeneratorConfig(arch="resnet", n_blocks=1, ngf=2, norm=norm, norm_affine=affine, norm_stats=stats)
+    g = build_generator(cfg).eval()
+    norms = [m for m in g.modules() if isinstance(m, torch.nn.BatchNorm2d | torch.nn.InstanceNorm2d)]
+    default = norm == "batch"
+    assert len(norms) == 2 * 1 + 5
+    assert all(m.affine == (default if affine is None else affine) for m in norms)
+    assert all(m.track_running_stats == (default if stats is None else stats) for m in norms)
+    assert g(torch.randn(1, 3, 16, 16)).shape == (1, 3, 16, 16)
+    assert GeneratorConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="none"):
+        GeneratorConfig(norm="none", norm_affine=True)
