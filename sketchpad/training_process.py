@@ -17,59 +17,14 @@ import json
 import os
 import sys
 from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
+from sketchpad.training_recipe import TrainRequest  # the request is Qt-free; tests build it from here too
+
 STDERR_KEEP = 40  # lines of the trainer's stderr kept to explain a failure
 KILL_AFTER_MS = 60_000  # a trainer that ignores SIGTERM this long is killed (its last checkpoint stays)
-
-
-@dataclass(frozen=True)
-class TrainRequest:
-    """What the panel asks the trainer for; `args()` turns it into `sketchpad train` options."""
-
-    data: str  # dataset folder
-    out: str  # run folder
-    model: str = "pix2pix"  # "pix2pix" or "cyclegan"
-    init: str = ""  # checkpoint to fine-tune from; "" = from scratch
-    epochs: int = 0  # 0 = the trainer's default
-    batch_size: int = 1
-    lr: float = 2e-4
-    lambda_l1: float = 100.0  # pix2pix: the L1 weight; CycleGAN: the cycle weight of both directions
-    device: str = "auto"
-    crop_size: int = 0  # 0 = the trainer's default (or the init checkpoint's size)
-    holdout: int = 0  # pairs held out as the val split (for sets without one)
-    sketch_augment: bool = False  # perturb line-art inputs as hands draw (models.lineart.sketch_augment)
-    max_iters: int = 0  # 0 = no limit (tests use a few)
-    sample_every: int = 0  # 0 = the trainer's default
-    extra: tuple[str, ...] = ()  # any further options, passed as they are
-
-    def args(self) -> list[str]:
-        a = ["--model", self.model, "--data", str(self.data), "--out", str(self.out)]
-        if self.init:
-            a += ["--init", str(self.init)]
-        if self.epochs:
-            # The panel's "epochs" is the whole run: half at the constant rate, half decaying to zero.
-            a += ["--epochs", str(-(-self.epochs // 2)), "--epochs-decay", str(self.epochs // 2)]
-        a += ["--batch-size", str(self.batch_size), "--lr", repr(float(self.lr))]
-        if self.model == "cyclegan":
-            a += ["--lambda-a", repr(float(self.lambda_l1)), "--lambda-b", repr(float(self.lambda_l1))]
-        else:
-            a += ["--lambda-l1", repr(float(self.lambda_l1))]
-        a += ["--device", self.device]
-        if self.crop_size:
-            a += ["--crop-size", str(self.crop_size)]
-        if self.holdout:
-            a += ["--holdout", str(self.holdout)]
-        if self.sketch_augment:
-            a += ["--sketch-augment"]
-        if self.max_iters:
-            a += ["--max-iters", str(self.max_iters)]
-        if self.sample_every:
-            a += ["--sample-every", str(self.sample_every)]
-        return a + list(self.extra)
 
 
 class TrainingProcess(QObject):

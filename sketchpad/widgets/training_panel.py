@@ -1,14 +1,16 @@
 """The training panel: pick or make a dataset, check it, train in a child process, watch losses and
 samples, and put the newest checkpoint into the live view with one click.
 
-panel = TrainingPanel(window)        # window: the MainWindow (load_model, canvas); None works too
-window.add_dock(panel, "Training")
+panel = TrainingPanel(main_window)   # the MainWindow (model_entry, model_changed, load_model, canvas)
+main_window.add_dock(panel, "Training")
+
+"Start from" follows the live view's model (its fast live tier). The dataset's kind (label maps, line art,
+photos) is detected when it is checked; a model to start from of another kind or channels is refused in
+one line, with the right model or scratch offered. The recipe itself is Qt-free: sketchpad.training_recipe.
 """
 
 from __future__ import annotations
 
-import math
-import shlex
 import time
 from pathlib import Path
 
@@ -31,6 +33,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSpinBox,
     QSplitter,
     QTabWidget,
@@ -38,36 +41,39 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from models.checkpoint import read_header
 from models.data import DataReport, check_dataset
 from models.dataset_make import add_pair, fit_photo
 from models.errors import SketchpadError
 from models.imageio import load_image
 from sketchpad import models_list
-from sketchpad.runs import new_run_dir, tail_events
+from sketchpad.models_list import KIND_NAMES, ModelEntry
+from sketchpad.runs import tail_events
 from sketchpad.training_process import TrainingProcess, TrainRequest
+from sketchpad.training_recipe import (
+    CPU_DEFAULTS,
+    GPU_DEFAULTS,
+    SCRATCH,
+    DataKind,
+    PanelSettings,
+    cpu_epochs,
+    detect_data_kind,
+    fit_problem,
+    fmt_eta,
+    init_header,
+    make_request,
+    model_name,
+    start_choices,
+    start_path,
+    suggest_start,
+)
 from sketchpad.widgets.dataset_dialog import LineartDatasetDialog
 from sketchpad.widgets.loss_plot import LossPlot
 from sketchpad.widgets.runs_list import RunsList
 
-# The CPU recipe (issue 8 item 5): fine-tune the shipped live model (ngf 16) at its own training size with
-# a fresh small discriminator (ndf 16), batch 1, Adam 2e-4, lambda 100, no loader workers, for about 200
-# iterations (half at the constant rate, half decaying). Measured: weights/shoes-live.safetensors (256 px)
-# on 20 face pairs (17 trained, 3 held out): 204 iterations in 231 CPU-seconds, val L1 0.311 -> 0.075.
-CPU_DEFAULTS = dict(epochs=12, batch_size=1, lr=2e-4, lambda_l1=100.0, ndf=16)
-CPU_TARGET_ITERS = 200  # epochs are chosen so a CPU run has about this many iterations (~3-5 minutes)
-GPU_DEFAULTS = dict(epochs=100, batch_size=4, lr=2e-4, lambda_l1=100.0, ndf=64)
-SCRATCH = ""  # "start from" data for a new network
+__all__ = ["SCRATCH", "TrainingPanel"]
+
 SAMPLE_HISTORY = 12  # thumbnails of earlier sample grids kept under the newest
-
-
-def fmt_eta(seconds: float) -> str:
-    """'1:05:03', '4:09', '0:07' or '' for unknown."""
-    if seconds is None or not math.isfinite(seconds) or seconds < 0:
-        return ""
-    s = int(round(seconds))
-    h, m, s = s // 3600, s % 3600 // 60, s % 60
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+DRAWING_NAMES = {"labels": "a label map", "lineart": "line art", "image": "an image"}
 
 
 def process_memory_mb(pid: int) -> float:
@@ -89,24 +95,6 @@ def process_memory_mb(pid: int) -> float:
         return 0.0
 
 
-def init_header(path: str) -> dict:
-    """The header of a checkpoint to start from ({} if none or unreadable)."""
-    if not path or not str(path).endswith(".safetensors"):
-        return {}
-    try:
-        return read_header(path)
-    except SketchpadError:
-        return {}
-
-
-def cpu_epochs(n_train: int, batch: int = 1) -> int:
-    """Epochs that make about CPU_TARGET_ITERS iterations on `n_train` pairs."""
-    if n_train <= 0:
-        return CPU_DEFAULTS["epochs"]
-    per_epoch = max(1, -(-n_train // max(batch, 1)))
-    return int(min(200, max(2, round(CPU_TARGET_ITERS / per_epoch))))
-
-
 def cuda_available() -> bool:
     try:
         import torch
@@ -116,20 +104,57 @@ def cuda_available() -> bool:
         return False
 
 
+def check_and_detect(folder: str) -> tuple[DataReport, DataKind]:
+    """check_dataset (opens every image) and the kind of its drawings; never raises."""
+    try:
+        report = check_dataset(folder)
+    except Exception as e:  # a dataset check must never take the app down
+        return DataReport(root=folder, error=f"the check failed: {e}"), DataKind("")
+    return report, (detect_data_kind(folder, report.format) if report.usable else DataKind(""))
+
+
 class _CheckWorker(QThread):
-    """Runs check_dataset (opens every image) off the GUI thread."""
+    """Runs check_and_detect off the GUI thread."""
 
-    done = Signal(object)
+    done = Signal(object, object)  # DataReport, DataKind
 
-    def __init__(self, folder: str, holdout: int, parent=None):
+    def __init__(self, folder: str, parent=None):
         super().__init__(parent)
-        self.folder, self.holdout = folder, holdout
+        self.folder = folder
 
     def run(self) -> None:
-        try:
-            self.done.emit(check_dataset(self.folder, holdout=self.holdout))
-        except Exception as e:  # a dataset check must never take the app down
-            self.done.emit(DataReport(root=self.folder, error=f"the check failed: {e}"))
+        self.done.emit(*check_and_detect(self.folder))
+
+
+class _ScaledImage(QLabel):
+    """A picture that fills the label at its aspect ratio, rescaled whenever the label is resized."""
+
+    def __init__(self, text: str = ""):
+        super().__init__(text)
+        self._source = QPixmap()
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+
+    def set_source(self, pm: QPixmap) -> None:
+        self._source = pm
+        self._rescale()
+
+    def source(self) -> QPixmap:
+        return self._source
+
+    def _rescale(self) -> None:
+        if self._source.isNull():
+            self.setPixmap(QPixmap())
+            return
+        self.setPixmap(
+            self._source.scaled(
+                self.size(), Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+            )
+        )
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._rescale()
 
 
 class TrainingPanel(QWidget):
@@ -140,10 +165,13 @@ class TrainingPanel(QWidget):
     runs_changed = Signal()  # a run was made, renamed or deleted (the model picker lists runs)
     message = Signal(str)  # a one-line status for the window's status bar
 
-    def __init__(self, window=None, parent: QWidget | None = None):
+    def __init__(self, main_window=None, parent: QWidget | None = None):
         super().__init__(parent)
-        self.window = window
+        # The MainWindow (or None): its model_entry and model_changed, load_model, canvas, prompts.
+        self.main_window = main_window
         self.report: DataReport | None = None
+        self.data_kind: DataKind | None = None  # what the checked dataset's drawings are
+        self._entries: list[ModelEntry] = []  # the models "Start from" was filled from
         self.run_dir: Path | None = None
         self.proc = TrainingProcess(self)
         self.samples_seen = 0
@@ -156,9 +184,11 @@ class TrainingPanel(QWidget):
         self._gpu_mem = 0.0
         self._device = ""
         self._started_at = 0.0
+        self._run_listed = False  # this run's checkpoint is in "Start from" and the model picker
         self._build()
         self._connect()
         self.apply_defaults()
+        self._update_fit()
         self._update_buttons()
 
     # ================================================================ building
@@ -220,10 +250,30 @@ class TrainingPanel(QWidget):
         self.extra_edit.setPlaceholderText("more trainer options, e.g. --crop-size 128 --ngf 32")
         self.extra_edit.setToolTip("Passed to `sketchpad train` as they are (see sketchpad train --help)")
         self.defaults_btn = QPushButton("Defaults for this computer")
+        # Shown when "Start from" does not fit the dataset: why, in one line, and what would.
+        self.fit_note = QLabel("")
+        self.fit_note.setWordWrap(True)
+        self.fit_note.setStyleSheet("color: #b00020")
+        self.fit_offer_btn = QPushButton()
+        self.fit_offer_btn.setToolTip("Fine-tune a shipped model made for this kind of drawing")
+        self.fit_scratch_btn = QPushButton("Start from scratch")
+        self.fit_scratch_btn.setToolTip("Train a new network (slower, needs more pairs)")
+        fit_row = QHBoxLayout()
+        fit_row.setContentsMargins(0, 0, 0, 0)
+        fit_row.addWidget(self.fit_offer_btn)
+        fit_row.addWidget(self.fit_scratch_btn)
+        fit_row.addStretch(1)
+        self.fit_box = QWidget()
+        fb = QVBoxLayout(self.fit_box)
+        fb.setContentsMargins(0, 0, 0, 0)
+        fb.addWidget(self.fit_note)
+        fb.addLayout(fit_row)
+        self.fit_box.setVisible(False)
         opt_box = QGroupBox("Training")
         f = QFormLayout(opt_box)
         f.addRow("Model", self.model_combo)
         f.addRow("Start from", self.init_combo)
+        f.addRow(self.fit_box)
         f.addRow("Run name", self.name_edit)
         f.addRow("Epochs", self.epochs)
         f.addRow("Batch size", self.batch)
@@ -274,8 +324,10 @@ class TrainingPanel(QWidget):
 
         # ---- watching
         self.plot = LossPlot()
-        self.sample_view = QLabel("Samples appear here as training goes (rows: input | output | target).")
-        self.sample_view.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.sample_view = _ScaledImage(
+            "Samples appear here as training goes (rows: input | output | target)."
+        )
+        self.sample_view.setWordWrap(True)
         self.sample_view.setMinimumSize(200, 150)
         self.sample_caption = QLabel("")
         self.sample_caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -325,6 +377,9 @@ class TrainingPanel(QWidget):
         self.defaults_btn.clicked.connect(self.apply_defaults)
         self.device.currentIndexChanged.connect(lambda *_: self.apply_defaults())
         self.model_combo.currentIndexChanged.connect(self._on_model_changed)
+        self.init_combo.currentIndexChanged.connect(lambda *_: self._on_init_changed())
+        self.fit_offer_btn.clicked.connect(lambda: self.set_init(self.fit_offer_btn.property("path") or ""))
+        self.fit_scratch_btn.clicked.connect(lambda: self.set_init(SCRATCH))
         self.start_btn.clicked.connect(self.start)
         self.pause_btn.clicked.connect(self.pause)
         self.resume_btn.clicked.connect(self.resume)
@@ -349,35 +404,47 @@ class TrainingPanel(QWidget):
         self.runs.resume_requested.connect(self.resume)
         self.runs.changed.connect(self._on_runs_changed)
         self.runs.message.connect(self._show_error)
+        changed = getattr(self.main_window, "model_changed", None)
+        if changed is not None:  # "Start from" follows the live view's model
+            changed.connect(self.follow_live_model)
 
     # ================================================================ options
 
-    def refresh_init_choices(self) -> None:
-        """Fill "start from": shipped models (their fast live tier first), your runs, and scratch."""
-        current = self.init_combo.currentData()
-        self.init_combo.clear()
+    def refresh_init_choices(self, select: str | None = None) -> None:
+        """Fill "start from": shipped models (their fast live tier first), your runs, and scratch. The
+        choice stays where it was; `select` (a path) picks another; on first fill, the live model."""
+        current = select if select is not None else self.init_combo.currentData()
         try:
-            entries = models_list.discover()
+            self._entries = models_list.discover()
         except Exception:  # a broken weights folder must not break the panel
-            entries = []
-        for e in entries:
-            if e.source == "shipped" and e.live_path is not None:
-                self.init_combo.addItem(f"shipped: {e.label} (live, fast)", str(e.live_path))
-        for e in entries:
-            if e.source == "shipped" and e.path is not None:
-                self.init_combo.addItem(f"shipped: {e.label} (full)", str(e.path))
-        for e in entries:
-            if e.source == "run" and e.path is not None:
-                self.init_combo.addItem(e.label, str(e.path))
-        self.init_combo.addItem("scratch (a new network)", SCRATCH)
+            self._entries = []
+        self.init_combo.blockSignals(True)
+        self.init_combo.clear()
+        for label, path in start_choices(self._entries):
+            self.init_combo.addItem(label, path)
         i = self.init_combo.findData(current) if current is not None else -1
+        if i < 0 and current and Path(current).is_file():
+            self.init_combo.insertItem(0, f"file: {Path(current).name}", current)
+            i = 0
         if i < 0:
-            # First fill: the model in the live view, as its fast live tier (what a CPU fine-tunes quickly).
-            entry = getattr(self.window, "model_entry", None)
-            for p in (getattr(entry, "live_path", None), getattr(entry, "path", None)):
-                if p is not None and i < 0:
-                    i = self.init_combo.findData(str(p))
+            i = self.init_combo.findData(start_path(self.live_entry()))
         self.init_combo.setCurrentIndex(max(i, 0))
+        self.init_combo.blockSignals(False)
+        self._on_init_changed()
+
+    def live_entry(self) -> ModelEntry | None:
+        """The model in the live view, if there is a window with one."""
+        return getattr(self.main_window, "model_entry", None)
+
+    def follow_live_model(self, *_) -> None:
+        """The live view's model changed: start from it (its live tier). Not while a run uses the choice."""
+        if self.proc.is_running():
+            return
+        self.refresh_init_choices(select=start_path(self.live_entry()))
+
+    def init_path(self) -> str:
+        """The checkpoint "Start from" names (SCRATCH for a new network)."""
+        return self.init_combo.currentData() or SCRATCH
 
     def set_init(self, path: str) -> None:
         """Choose a checkpoint to fine-tune from (added to the list if it is not there)."""
@@ -386,6 +453,33 @@ class TrainingPanel(QWidget):
             self.init_combo.insertItem(0, f"file: {Path(path).name}", str(path))
             i = 0
         self.init_combo.setCurrentIndex(i)
+        self._on_init_changed()
+
+    def fit(self) -> str:
+        """Why "Start from" cannot train on the checked dataset ("" when it can, or nothing is known)."""
+        if self.model_combo.currentData() != "pix2pix" or self.data_kind is None:
+            return ""
+        init = self.init_path()
+        header = init_header(init)
+        return fit_problem(self.data_kind, header, model_name(init, header))
+
+    def _update_fit(self) -> None:
+        why = self.fit()
+        self.fit_box.setVisible(bool(why))
+        if not why:
+            return
+        self.fit_note.setText(why)
+        offer = suggest_start(self.data_kind, self._entries) if self.data_kind else None
+        self.fit_offer_btn.setVisible(offer is not None)
+        if offer is not None:
+            self.fit_offer_btn.setText(f"Start from {offer[0]}")
+            self.fit_offer_btn.setProperty("path", offer[1])
+
+    def _on_init_changed(self) -> None:
+        self._update_fit()
+        if self.report is not None:
+            self._show_report(self.report)
+        self._update_buttons()
 
     def on_cpu(self) -> bool:
         dev = self.device.currentData()
@@ -407,50 +501,31 @@ class TrainingPanel(QWidget):
 
     def _on_model_changed(self) -> None:
         self.apply_defaults()
-        if self.report is not None:
-            self._show_report(self.report)
+        self._on_init_changed()  # CycleGAN maps images both ways: the drawing-kind check is pix2pix's
 
-    def request(self) -> TrainRequest:
-        """The TrainRequest the current settings make (the run folder is chosen on start)."""
-        name = (
-            self.name_edit.text().strip()
-            or f"{Path(self.data_edit.text().strip()).name}-{time.strftime('%m%d-%H%M')}"
-        )
-        out = new_run_dir(name)
-        extra = ["--name", out.name]
-        init = self.init_combo.currentData() or ""
-        header = init_header(init)
-        size = int(header.get("size") or 0)
-        arch = header.get("arch") or {}
-        if arch.get("arch") == "unet" and arch.get("num_downs"):
-            # The trainer takes the architecture from --init, but checks the crop against --num-downs.
-            extra += ["--num-downs", str(arch["num_downs"])]
-        if size:
-            # Fine-tune at the size the model was trained at: a live model's own (small) size is what
-            # makes a CPU fine-tune fast, and what it has learnt is at that scale.
-            extra += ["--crop-size", str(size), "--load-size", str(round(size * 286 / 256))]
-        if self.on_cpu():
-            extra += ["--ndf", str(CPU_DEFAULTS["ndf"]), "--num-workers", "0"]
-        if self.skip_bad.isVisible() and self.skip_bad.isChecked():
-            extra += ["--skip-bad"]
-        try:
-            extra += shlex.split(self.extra_edit.text())
-        except ValueError:
-            pass  # an unclosed quote: the options are checked by the trainer, which reports them
-        return TrainRequest(
+    def settings(self) -> PanelSettings:
+        """The panel's fields as plain values (sketchpad.training_recipe builds the request from them)."""
+        return PanelSettings(
             data=self.data_edit.text().strip(),
-            out=str(out),
             model=self.model_combo.currentData(),
-            init=init,
+            init=self.init_path(),
+            name=self.name_edit.text().strip(),
             epochs=self.epochs.value(),
             batch_size=self.batch.value(),
             lr=self.lr.value(),
             lambda_l1=self.lam.value(),
             device=self.device.currentData(),
+            on_cpu=self.on_cpu(),
             holdout=self.effective_holdout(),
             sketch_augment=self.augment.isChecked(),
-            extra=tuple(extra),
+            skip_bad=self.skip_bad.isVisible() and self.skip_bad.isChecked(),
+            extra=self.extra_edit.text(),
+            data_kind=self.data_kind,
         )
+
+    def request(self) -> TrainRequest:
+        """The TrainRequest the current settings make (a fresh run folder is named, not yet made)."""
+        return make_request(self.settings())
 
     # ================================================================ dataset
 
@@ -464,6 +539,8 @@ class TrainingPanel(QWidget):
         folder = str(folder).strip()
         self.data_edit.setText(folder)
         self.report = None
+        self.data_kind = None
+        self._update_fit()
         self._update_buttons()
         if not folder:
             self.report_view.clear()
@@ -472,14 +549,14 @@ class TrainingPanel(QWidget):
         if self._checker is not None:
             self._checker.done.disconnect()
             self._checker.wait()
-        self._checker = _CheckWorker(folder, 0, self)
+        self._checker = _CheckWorker(folder, self)
         self._checker.done.connect(self._on_checked)
         self._checker.start()
         if wait:
             self._checker.wait()
             QTimer.singleShot(0, lambda: None)
 
-    def _on_checked(self, report: DataReport) -> None:
+    def _on_checked(self, report: DataReport, kind: DataKind | None = None) -> None:
         if self._checker is not None:
             self._checker.wait()
             self._checker.deleteLater()
@@ -487,6 +564,8 @@ class TrainingPanel(QWidget):
         if report.root != self.data_edit.text().strip():
             return  # an older check finishing after the folder changed
         self.report = report
+        self.data_kind = kind
+        self._update_fit()
         self._show_report(report)
         if report.format == "unpaired" and self.model_combo.currentData() != "cyclegan":
             self.model_combo.setCurrentIndex(self.model_combo.findData("cyclegan"))
@@ -508,6 +587,11 @@ class TrainingPanel(QWidget):
         train = r.counts.get("train", {})
         n = min(train.values()) if train else 0
         return min(self.holdout.value(), n // 4)
+
+    def start_problems(self) -> list[str]:
+        """Why training cannot start: the dataset's problems and a "Start from" that does not fit it."""
+        fit = self.fit()
+        return self.dataset_problems() + ([fit] if fit else [])
 
     def dataset_problems(self) -> list[str]:
         """Why training cannot start on the chosen dataset (empty: it can)."""
@@ -539,9 +623,11 @@ class TrainingPanel(QWidget):
             "folder": "a plain folder of photos",
         }
         head = f"Format: {names.get(r.format, 'not recognised')}"
+        if self.report is r and self.data_kind is not None and self.data_kind.kind:
+            head += f"\nDrawings: {self.data_kind.text()}"
         if self.report is r and self.effective_holdout():
             head += f"\nHeld out for validation: {self.effective_holdout()} pairs of train"
-        problems = self.dataset_problems() if self.report is r else []
+        problems = self.start_problems() if self.report is r else []
         if problems:
             text += "\n\nCannot start:\n" + "\n".join(f"  • {p}" for p in problems)
         else:
@@ -563,7 +649,7 @@ class TrainingPanel(QWidget):
     # ================================================================ tracing pairs
 
     def canvas(self):
-        return getattr(self.window, "canvas", None)
+        return getattr(self.main_window, "canvas", None)
 
     def _choose_trace_photo(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
@@ -593,8 +679,8 @@ class TrainingPanel(QWidget):
         size = (max(4, round(w * s / 4) * 4), max(4, round(h * s / 4) * 4))
         canvas.new_drawing(size)
         canvas.set_underlay(photo, 0.5)
-        if hasattr(self.window, "set_underlay"):  # the window's opacity slider appears with it
-            self.window.set_underlay(path)
+        if hasattr(self.main_window, "set_underlay"):  # the window's opacity slider appears with it
+            self.main_window.set_underlay(path)
         self._underlay_photo = photo
         self._update_buttons()
         self.message.emit(f"Trace over {Path(path).name}, then “Save tracing as pair”")
@@ -621,7 +707,7 @@ class TrainingPanel(QWidget):
 
     def confirm(self, text: str) -> bool:
         """Yes/no question; answered yes where the window's prompts are off (tests, scripts)."""
-        if self.window is not None and getattr(self.window, "prompts", True) is False:
+        if self.main_window is not None and getattr(self.main_window, "prompts", True) is False:
             return True
         return QMessageBox.question(self, "Sketchpad", text) == QMessageBox.StandardButton.Yes
 
@@ -636,8 +722,8 @@ class TrainingPanel(QWidget):
             return False
         if self.report is None or self.report.root != self.data_edit.text().strip():
             if self.data_edit.text().strip():
-                self._on_checked(check_dataset(self.data_edit.text().strip()))
-        problems = self.dataset_problems()
+                self._on_checked(*check_and_detect(self.data_edit.text().strip()))
+        problems = self.start_problems()
         if problems:
             if self.report is not None:
                 self._show_report(self.report)
@@ -696,6 +782,7 @@ class TrainingPanel(QWidget):
 
     def _after_launch(self, text: str) -> None:
         self.error.setVisible(False)
+        self._run_listed = False
         self._started_at = time.monotonic()
         self.status.setText(text)
         self.runs.set_busy(self.run_dir)
@@ -707,7 +794,7 @@ class TrainingPanel(QWidget):
         self.plot.clear()
         self.samples_seen = 0
         self.last_sample = self.last_checkpoint = ""
-        self.sample_view.setPixmap(QPixmap())
+        self.sample_view.set_source(QPixmap())
         self.sample_caption.clear()
         while self.history.count() > 1:
             w = self.history.takeAt(0).widget()
@@ -764,15 +851,11 @@ class TrainingPanel(QWidget):
             self._push_history(self.last_sample)
         self.last_sample = path
         self.samples_seen += 1
-        self._show_sample(pm)
+        self.sample_view.set_source(pm)
+        of = f" of {self._total}" if self._total else ""
         self.sample_caption.setText(
-            f"epoch {ev.get('epoch', '?')}, iteration {ev.get('iter', '?')}  (input | output | target)"
-        )
-
-    def _show_sample(self, pm: QPixmap) -> None:
-        size = self.sample_view.size()
-        self.sample_view.setPixmap(
-            pm.scaled(size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+            f"Sample {self.samples_seen}: epoch {ev.get('epoch', '?')}, iteration {ev.get('iter', '?')}{of}"
+            "  (input | output | target)"
         )
 
     def _push_history(self, path: str) -> None:
@@ -784,7 +867,7 @@ class TrainingPanel(QWidget):
         thumb.setIcon(pm.scaledToHeight(48, Qt.TransformationMode.SmoothTransformation))
         thumb.setIconSize(pm.scaledToHeight(48).size())
         thumb.setToolTip(Path(path).name)
-        thumb.clicked.connect(lambda *_, p=path: self._show_sample(QPixmap(p)))
+        thumb.clicked.connect(lambda *_, p=path: self.sample_view.set_source(QPixmap(p)))
         self.history.insertWidget(0, thumb)
         while self.history.count() > SAMPLE_HISTORY + 1:
             w = self.history.takeAt(self.history.count() - 2).widget()
@@ -793,6 +876,10 @@ class TrainingPanel(QWidget):
 
     def _on_checkpoint(self, ev: dict) -> None:
         self.last_checkpoint = str(ev.get("path", ""))
+        if not self._run_listed:  # the run can now be picked and fine-tuned from: the lists offer it
+            self._run_listed = True
+            self.runs.refresh()
+            self._on_runs_changed()
         self._update_buttons()
 
     def _on_val(self, ev: dict) -> None:
@@ -813,7 +900,7 @@ class TrainingPanel(QWidget):
         self.status.setText(f"{word} at iteration {ev.get('iter', self._iter)} ({minutes:.1f} min)")
         self.runs.set_busy(None)
         self.runs.refresh()
-        self.runs_changed.emit()
+        self._on_runs_changed()  # the runs list, "Start from" and the window's model picker, at once
         self._update_buttons()
 
     def _on_error(self, text: str) -> None:
@@ -861,10 +948,22 @@ class TrainingPanel(QWidget):
         return self.use_checkpoint(path) if path else False
 
     def use_checkpoint(self, path: str) -> bool:
-        if self.window is None or not hasattr(self.window, "load_model"):
+        """Put a checkpoint into the live view. One of another drawing kind than the drawing's is asked
+        about first: a run never switches the drawing's kind without the user saying so."""
+        if self.main_window is None or not hasattr(self.main_window, "load_model"):
             self._show_error("no live view to load the model into")
             return False
-        ok = bool(self.window.load_model(path))
+        header = init_header(path)
+        kind = header.get("input_kind")
+        canvas = self.canvas()
+        drawing = canvas.kind() if canvas is not None else ""
+        if kind in KIND_NAMES and drawing in DRAWING_NAMES and kind != drawing:
+            name = model_name(path, header)
+            why = f"{name} translates {KIND_NAMES[kind]}, but your drawing is {DRAWING_NAMES[drawing]}"
+            if not self.confirm(f"{why}.\n\nSwitch the live view to {name} anyway?"):
+                self.message.emit(f"Live view unchanged: {why}")
+                return False
+        ok = bool(self.main_window.load_model(path))
         if ok:
             self.model_loaded.emit(path)
             self.message.emit(f"Live view: {Path(path).parent.name}")
@@ -873,12 +972,12 @@ class TrainingPanel(QWidget):
     def _update_buttons(self) -> None:
         running = self.proc.is_running()
         stopping = self.proc.state == "stopping"
-        self.start_btn.setEnabled(not running and self.report is not None and not self.dataset_problems())
+        self.start_btn.setEnabled(not running and self.report is not None and not self.start_problems())
         self.pause_btn.setEnabled(running and not stopping)
         self.stop_btn.setEnabled(running and not stopping)
         resumable = self.run_dir is not None and (self.run_dir / "latest_state.pt").is_file()
         self.resume_btn.setEnabled(not running and self.proc.paused and resumable)
-        self.use_btn.setEnabled(bool(self.latest_checkpoint()) and self.window is not None)
+        self.use_btn.setEnabled(bool(self.latest_checkpoint()) and self.main_window is not None)
         self.save_pair_btn.setEnabled(self._underlay_photo is not None and self.canvas() is not None)
         self.trace_btn.setEnabled(self.canvas() is not None)
         for w in (

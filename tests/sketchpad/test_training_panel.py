@@ -1,6 +1,8 @@
 """The training panel, with a real trainer in a real child process: it trains a tiny model, the loss plot
 and the sample grid update, pause and resume continue the same run, the newest checkpoint goes into a real
-MainWindow's live view, and a broken dataset lists its problems and never starts."""
+MainWindow's live view, and a broken dataset lists its problems and never starts. "Start from" follows the
+live view's model and must fit the dataset's kind of drawings; a run never switches the drawing's kind
+without asking; a finished run is offered everywhere at once."""
 
 from __future__ import annotations
 
@@ -15,8 +17,11 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QPoint, Qt
 
+from models.checkpoint import read_header, save_checkpoint
 from models.dataset_make import add_pair
+from models.generator import GeneratorConfig, build_generator
 from models.imageio import load_image
+from sketchpad import paths
 from sketchpad.runs import RunError, delete_run
 from sketchpad.widgets.loss_plot import LossPlot, ema
 from sketchpad.widgets.runs_list import RunsList
@@ -77,10 +82,12 @@ def save_shot(widget, tmp_path, name: str) -> Path:
 
 @pytest.mark.slow
 def test_trains_pauses_resumes_and_hot_swaps(qtbot, tmp_path, window, panel):
+    assert window.load_model("faces")  # line art in the live view, as the pairs below
     data = make_pairs(tmp_path / "pairs")
     check(qtbot, panel, data)
-    assert panel.report.format == "paired" and panel.start_btn.isEnabled(), panel.report_view.toPlainText()
-    panel.init_combo.setCurrentIndex(panel.init_combo.findData(SCRATCH))
+    assert panel.report.format == "paired" and panel.data_kind.kind == "lineart"
+    assert panel.start_btn.isEnabled(), panel.report_view.toPlainText()
+    panel.set_init(SCRATCH)
     panel.holdout.setValue(2)
     panel.name_edit.setText("tiny run")
     panel.extra_edit.setText(TINY + " --max-iters 8")
@@ -111,6 +118,14 @@ def test_trains_pauses_resumes_and_hot_swaps(qtbot, tmp_path, window, panel):
     with qtbot.waitSignal(proc.finished, timeout=90_000) as done:
         pass
     assert done.args[0]["iter"] == 8 and panel.plot.points("G_L1") > points_before
+    ckpt = panel.run_dir / "latest.safetensors"
+    assert read_header(ckpt)["input_kind"] == "lineart"  # detected from the pairs, not inherited
+    assert json.loads((panel.run_dir / "options.json").read_text())["direction"] == "AtoB"
+    # Offered at once, no restart: the runs list, "Start from" and the window's model picker.
+    start_from = [panel.init_combo.itemText(i) for i in range(panel.init_combo.count())]
+    picker = [window.model_picker.itemText(i) for i in range(window.model_picker.count())]
+    assert any(t.startswith("run: tiny_run (line art)") for t in start_from), start_from
+    assert any(t.startswith("run: tiny_run (line art)") and "epoch" in t for t in picker), picker
     events = [json.loads(ln) for ln in (panel.run_dir / "metrics.jsonl").read_text().splitlines()]
     iters = [e["iter"] for e in events if e["event"] == "step"]
     assert iters == list(range(1, 9))  # one run, its counter continued, no step twice
@@ -122,13 +137,15 @@ def test_trains_pauses_resumes_and_hot_swaps(qtbot, tmp_path, window, panel):
         window.canvas.set_image_array(np.full((*window.canvas.image_size()[::-1], 3), 255, np.uint8))
     before = window.current_result().copy()
     drawing = window.canvas.image_array()
+    panel.confirm = lambda text: pytest.fail(f"asked: {text}")  # the same kind: nothing to ask
     with qtbot.waitSignal(window.translation_shown, timeout=20_000):
         assert panel.use_btn.isEnabled()
         qtbot.mouseClick(panel.use_btn, Qt.MouseButton.LeftButton)
-    assert window.model_entry.path == (panel.run_dir / "latest.safetensors").resolve()
+    assert window.model_entry.path == ckpt.resolve()
     after = window.current_result()
     assert after.shape[:2] == before.shape[:2] and np.abs(after.astype(int) - before.astype(int)).mean() > 1
-    assert (window.canvas.image_array() == drawing).all()
+    assert (window.canvas.image_array() == drawing).all() and window.canvas.kind() == "lineart"
+    assert panel.init_path() == str(ckpt.resolve())  # "Start from" follows the live view: continue from it
 
 
 def test_broken_dataset_lists_its_problems_and_does_not_start(qtbot, tmp_path, panel):
@@ -144,6 +161,7 @@ def test_broken_dataset_lists_its_problems_and_does_not_start(qtbot, tmp_path, p
     # Offered, never silently done: training without the listed files is an explicit choice.
     assert panel.skip_bad.isVisibleTo(panel)
     panel.skip_bad.setChecked(True)
+    panel.set_init(SCRATCH)  # line-art pairs; the live view's facades model would not fit them
     assert panel.start_btn.isEnabled()
 
 
@@ -169,7 +187,10 @@ def test_photo_folder_becomes_a_lineart_dataset(qtbot, tmp_path, panel):
     with qtbot.waitSignal(dlg.made, timeout=30_000):
         qtbot.mouseClick(dlg.make_btn, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: panel.report is not None and panel.report.format == "paired", timeout=20_000)
-    assert panel.report.counts["train"] == {"A": 3, "B": 3} and panel.start_btn.isEnabled()
+    assert panel.report.counts["train"] == {"A": 3, "B": 3} and panel.data_kind.kind == "lineart"
+    assert not panel.start_btn.isEnabled() and panel.fit_offer_btn.isVisibleTo(panel)  # facades is live
+    qtbot.mouseClick(panel.fit_offer_btn, Qt.MouseButton.LeftButton)
+    assert panel.start_btn.isEnabled()
 
 
 def test_trace_a_photo_and_save_the_pair(qtbot, tmp_path, window, panel):
@@ -299,3 +320,59 @@ def test_start_from_defaults_to_the_live_views_model(qtbot, tmp_path, window):
         assert panel.init_combo.currentData() in (SCRATCH, panel.init_combo.itemData(0))
     else:
         assert panel.init_combo.currentData() == str(want)
+
+
+def test_start_from_follows_the_live_model_and_must_fit_the_dataset(qtbot, tmp_path, window, panel):
+    facades_live = str(window.model_entry.live_path)
+    assert window.model_entry.label == "facades" and panel.init_path() == facades_live
+    assert window.load_model("faces")
+    faces_live = str(window.model_entry.live_path)
+    assert panel.init_path() == faces_live and "faces · line art · live" in panel.init_combo.currentText()
+    assert window.load_model("facades")
+    assert panel.init_path() == facades_live
+
+    # Face sketches with facades in the live view: refused in one line, the right model offered.
+    check(qtbot, panel, make_pairs(tmp_path / "pairs"))
+    assert (
+        panel.data_kind.kind == "lineart"
+        and "Drawings: line art (A, 1 channel)" in panel.report_view.toPlainText()
+    )
+    why = "facades-live translates label maps, but this dataset's drawings are line art"
+    assert panel.fit_box.isVisibleTo(panel) and panel.fit_note.text() == why
+    assert not panel.start_btn.isEnabled() and why in panel.report_view.toPlainText()
+    assert panel.start() is False and not panel.is_training() and why in panel.error.text()
+    assert panel.fit_offer_btn.text() == "Start from faces"
+    qtbot.mouseClick(panel.fit_offer_btn, Qt.MouseButton.LeftButton)
+    assert panel.init_path() == faces_live and panel.start_btn.isEnabled()
+    assert not panel.fit_box.isVisibleTo(panel) and "Ready to train" in panel.report_view.toPlainText()
+    args = panel.request().args()
+    assert args[args.index("--input-kind") + 1] == "lineart" and args[args.index("--direction") + 1] == "AtoB"
+    panel.set_init(facades_live)
+    qtbot.mouseClick(panel.fit_scratch_btn, Qt.MouseButton.LeftButton)
+    assert panel.init_path() == SCRATCH and panel.start_btn.isEnabled()
+
+
+def tiny_run(name: str, kind: str) -> Path:
+    net = build_generator(GeneratorConfig(num_downs=5, ngf=4, input_nc=1 if kind == "lineart" else 3))
+    return save_checkpoint(
+        paths.runs_dir() / name / "latest.safetensors", net, {"input_kind": kind, "name": name}
+    )
+
+
+def test_use_in_live_view_asks_before_a_run_changes_the_drawing_kind(qtbot, tmp_path, window, panel):
+    ckpt = tiny_run("sketchy", "lineart")
+    panel.runs.refresh()
+    panel.runs.select(ckpt.parent)
+    model, drawing = window.model_entry.id, window.canvas.image_array().copy()
+    assert window.canvas.kind() == "labels"
+    asked = []
+    panel.confirm = lambda text: asked.append(text) or False  # "no"
+    qtbot.mouseClick(panel.runs.use_btn, Qt.MouseButton.LeftButton)
+    assert "sketchy translates line art, but your drawing is a label map" in asked[0]
+    assert window.model_entry.id == model and window.canvas.kind() == "labels"
+    assert (window.canvas.image_array() == drawing).all()
+    panel.confirm = lambda text: True  # "yes": switched, as asked
+    assert panel.use_checkpoint(str(ckpt)) and window.model_entry.path == ckpt.resolve()
+    asked.clear()
+    panel.confirm = lambda text: asked.append(text) or False
+    assert panel.use_checkpoint(str(tiny_run("sketchy2", "lineart"))) and not asked  # same kind: no question

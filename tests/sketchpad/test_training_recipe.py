@@ -1,0 +1,168 @@
+"""The training recipe without Qt: what kind of drawings a dataset on disk holds, whether a model to start
+from fits it, the choices "Start from" offers, and the trainer options the panel's settings make."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from models.checkpoint import save_checkpoint
+from models.dataset_make import add_pair
+from models.generator import GeneratorConfig, build_generator
+from models.palette import FACADES, colors
+from sketchpad import models_list, paths
+from sketchpad.training_recipe import (
+    SCRATCH,
+    DataKind,
+    PanelSettings,
+    cpu_epochs,
+    detect_data_kind,
+    fit_problem,
+    fmt_eta,
+    init_header,
+    make_request,
+    model_name,
+    start_choices,
+    start_path,
+    suggest_start,
+)
+
+
+def lineart_pairs(root, n=4, size=32, rgb_sketch=False):
+    """(gray sketch, colour photo) pairs as paired folders, the sketch single-channel unless asked."""
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        a = np.full((size, size), 255, np.uint8)
+        a[8:24, 12] = 0
+        b = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
+        add_pair(root, np.stack([a] * 3, -1) if rgb_sketch else a, b, name=f"p{i}")
+    return root
+
+
+def facades_like(root, n=4, size=32):
+    """Side-by-side pairs as the facades set stores them: the photo on the left (A), labels right (B)."""
+    rng = np.random.default_rng(1)
+    pal = colors(FACADES)
+    (root / "train").mkdir(parents=True)
+    for i in range(n):
+        photo = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
+        labels = pal[rng.integers(0, len(pal), (size // 8, size // 8))].repeat(8, 0).repeat(8, 1)
+        Image.fromarray(np.concatenate([photo, labels], 1)).save(root / "train" / f"{i}.png")
+    return root
+
+
+def photo_pairs(root, n=4, size=32):
+    rng = np.random.default_rng(2)
+    for i in range(n):
+        add_pair(
+            root,
+            rng.integers(0, 255, (size, size, 3), dtype=np.uint8),
+            rng.integers(0, 255, (size, size, 3), dtype=np.uint8),
+            name=f"p{i}",
+        )
+    return root
+
+
+def ckpt(path, kind, input_nc=3, output_nc=3, **meta):
+    net = build_generator(GeneratorConfig(num_downs=5, ngf=2, input_nc=input_nc, output_nc=output_nc))
+    return str(save_checkpoint(path, net, {"input_kind": kind, "size": 64, **meta}))
+
+
+def test_small_helpers():
+    assert (fmt_eta(3903), fmt_eta(249), fmt_eta(7), fmt_eta(None), fmt_eta(float("nan"))) == (
+        "1:05:03",
+        "4:09",
+        "0:07",
+        "",
+        "",
+    )
+    assert cpu_epochs(17) == 12 and cpu_epochs(0) == 12 and cpu_epochs(10_000) == 2
+    assert init_header("") == {} and init_header("x.pth") == {}
+
+
+def test_detects_the_kind_side_and_channels_of_real_datasets(tmp_path):
+    assert detect_data_kind(lineart_pairs(tmp_path / "sketches"), "paired") == DataKind(
+        "lineart", "AtoB", 1, 3
+    )
+    assert detect_data_kind(lineart_pairs(tmp_path / "edges", rgb_sketch=True), "paired") == DataKind(
+        "lineart", "AtoB", 3, 3
+    )
+    facades = detect_data_kind(facades_like(tmp_path / "facades"), "aligned")
+    assert (facades.kind, facades.direction) == ("labels", "BtoA")  # the labels are side B: trained BtoA
+    assert detect_data_kind(photo_pairs(tmp_path / "photos"), "paired").kind == "image"
+    assert detect_data_kind(tmp_path / "any", "folder").kind == "photos"
+    assert detect_data_kind(tmp_path / "missing", "paired") == DataKind("")
+    assert "line art (A, 1 channel)" in DataKind("lineart", "AtoB", 1, 3).text()
+
+
+def test_a_start_model_must_fit_the_dataset(tmp_path):
+    faces = init_header(ckpt(tmp_path / "faces.safetensors", "lineart", input_nc=1))
+    facades = init_header(ckpt(tmp_path / "facades.safetensors", "labels"))
+    gray_out = init_header(ckpt(tmp_path / "gray.safetensors", "lineart", output_nc=1))
+    sketches = DataKind("lineart", "AtoB", 1, 3)
+    assert fit_problem(sketches, faces, "faces") == ""
+    assert fit_problem(DataKind("lineart", "AtoB", 3, 3), faces, "faces") == ""  # gray RGB files read as gray
+    assert (
+        fit_problem(sketches, facades, "facades")
+        == "facades translates label maps, but this dataset's drawings are line art"
+    )
+    assert "paints in gray" in fit_problem(sketches, gray_out, "gray")
+    assert "reads gray drawings" in fit_problem(
+        DataKind("image", "AtoB", 3, 3), {**faces, "input_kind": "image"}, "x"
+    )
+    assert fit_problem(DataKind(""), facades, "facades") == fit_problem(sketches, {}, "scratch") == ""
+
+
+def test_start_choices_and_the_offer_follow_the_models(tmp_path):
+    weights = tmp_path / "weights"
+    ckpt(weights / "facades.safetensors", "labels")
+    ckpt(weights / "facades-live.safetensors", "labels")
+    ckpt(weights / "faces.safetensors", "lineart", input_nc=1)
+    ckpt(weights / "faces-live.safetensors", "lineart", input_nc=1)
+    run = ckpt(paths.runs_dir() / "mine" / "latest.safetensors", "lineart", epoch=3)
+    (paths.runs_dir() / "broken").mkdir()
+    (paths.runs_dir() / "broken" / "latest.safetensors").write_bytes(b"")
+    entries = models_list.discover(weights_dir=weights)
+    choices = start_choices(entries)
+    assert [label for label, _ in choices] == [
+        "shipped: facades · label maps · live (fast)",
+        "shipped: faces · line art · live (fast)",
+        "shipped: facades · label maps · full",
+        "shipped: faces · line art · full",
+        "run: mine (line art) · epoch 3",
+        "scratch (a new network)",
+    ]
+    assert (
+        choices[-2][1]
+        == str(paths.runs_dir().resolve() / "mine" / "latest.safetensors")
+        == str(models_list.user_runs()[1].path)
+        or run
+    )
+    faces = next(e for e in entries if e.label == "faces")
+    assert start_path(faces) == str(weights.resolve() / "faces-live.safetensors")
+    assert start_path(None) == start_path(models_list.builtin_entry()) == SCRATCH
+    assert suggest_start(DataKind("lineart", "AtoB", 1, 3), entries) == ("faces", start_path(faces))
+    assert suggest_start(DataKind("image", "AtoB", 3, 3), entries) is None
+    assert model_name(run) == "mine" and model_name(SCRATCH) == "scratch"
+
+
+@pytest.mark.parametrize("on_cpu", [True, False])
+def test_the_request_fine_tunes_at_the_models_size_on_the_detected_side(tmp_path, on_cpu):
+    init = ckpt(tmp_path / "facades-live.safetensors", "labels")
+    kind = DataKind("labels", "BtoA", 3, 3)
+    s = PanelSettings(data=" /data/my facades ", init=init, name="", on_cpu=on_cpu, holdout=3, data_kind=kind)
+    req = make_request(s, runs_root=tmp_path / "runs")
+    args = req.args()
+    opt = {a: args[i + 1] for i, a in enumerate(args[:-1]) if a.startswith("--")}
+    assert opt["--data"] == "/data/my facades" and opt["--init"] == init
+    assert (opt["--crop-size"], opt["--load-size"], opt["--num-downs"]) == ("64", "72", "5")
+    assert (opt["--direction"], opt["--input-kind"]) == ("BtoA", "labels")
+    assert opt["--name"].startswith("my_facades") or opt["--name"].startswith("my facades")
+    assert ("--ndf" in opt) == on_cpu and "--sample-every" not in opt  # samples: the trainer's cadence
+    typed = make_request(PanelSettings(data="d", extra="--direction AtoB --crop-size 32 'unclosed"), tmp_path)
+    assert typed.args()[-1] == "--direction" or "--direction" not in typed.args()  # unclosed quote: dropped
+    typed = make_request(PanelSettings(data="d", extra="--crop-size 32", data_kind=kind), tmp_path)
+    assert typed.args()[-2:] == ["--crop-size", "32"]  # what the user types comes last and wins
+    cyc = make_request(PanelSettings(data="d", model="cyclegan", data_kind=kind), tmp_path).args()
+    assert "--direction" not in cyc
