@@ -215,3 +215,35 @@ def test_rename_and_delete_refuse_cleanly(tmp_path):
     with pytest.raises(Exception, match="not a training run"):
         delete_run(tmp_path / "precious")
     assert read_run(d).name == "a"
+
+
+@pytest.mark.gui
+def test_the_app_starts_and_lists_whatever_the_run_folders_hold(qtbot, locked_run):
+    from sketchpad import settings
+    from sketchpad.window import MainWindow
+
+    root = paths.runs_dir()
+    good_run(root, "fine")
+    (good_run(root, "no-options") / "options.json").unlink()
+    (good_run(root, "garbage-options") / "options.json").write_bytes(b"\x00\xff{")
+    (good_run(root, "cut-log") / "metrics.jsonl").write_bytes(b'{"event": "step", "ep')
+    (good_run(root, "empty-ckpt") / "latest.safetensors").write_bytes(b"")
+    (good_run(root, "bad-ckpt") / "latest.safetensors").write_bytes(b"\xff" * 100)
+    if sys.platform == "linux":
+        good_run(root, os.fsdecode(b"\xe9t\xe9"))
+    settings.put("model", str(root / "empty-ckpt" / "latest.safetensors"))  # remembered, now damaged
+    with without_root_override():
+        w = MainWindow(prompts=False, restore="no")
+        qtbot.addWidget(w)
+        try:
+            panel = w.show_training_panel()
+            listed = {r.display_name for r in panel.runs.runs}
+            picker = [w.model_picker.itemText(i) for i in range(w.model_picker.count())]
+            starts = [panel.init_combo.itemText(i) for i in range(panel.init_combo.count())]
+        finally:
+            w.shutdown()
+    assert {"fine", "no-options", "garbage-options", "cut-log", "empty-ckpt", "bad-ckpt", "locked"} <= listed
+    assert any(t.startswith("run: empty-ckpt") and t.endswith("(damaged)") for t in picker)
+    assert any(t.startswith("run: fine") for t in starts)
+    assert not any("damaged" in t or "empty-ckpt" in t for t in starts)  # nothing to fine-tune from
+    assert w.model_entry is not None and not w.model_entry.damaged
