@@ -68,10 +68,16 @@ def run(args) -> int:
                 "no display found (DISPLAY is unset); run it on a desktop, or add --screenshot OUT.png"
             )
         os.environ["QT_QPA_PLATFORM"] = "offscreen"  # a screenshot needs no screen
+    _check_system_libraries()
 
-    from PySide6.QtCore import QEventLoop, QTimer
+    try:
+        from PySide6.QtCore import QEventLoop, QTimer
 
-    from sketchpad.app import install_excepthook, make_app
+        from sketchpad.app import install_excepthook, make_app
+    except ImportError as e:
+        from sketchpad.system_libs import import_problem
+
+        raise UsageError(import_problem(e) or f"Qt cannot start: {e}") from None
     from sketchpad.window import MainWindow
 
     app = make_app(theme=args.theme)
@@ -119,6 +125,15 @@ def run(args) -> int:
         return 1
     print(out)
     return 0
+
+
+def _check_system_libraries() -> None:
+    """Qt aborts with a page when its X11 plugin lacks a system library: say which, in one line."""
+    from sketchpad.system_libs import xcb_problem
+
+    problem = xcb_problem()
+    if problem:
+        raise UsageError(problem)
 
 
 def _handle_signals(app, win) -> None:
