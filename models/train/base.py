@@ -37,6 +37,8 @@ class GANModel:
 
     #: the loss names `step` returns, in protocol order
     loss_names: tuple[str, ...] = ()
+    #: nets (and their optimisers) a resume state may lack
+    optional_nets: tuple[str, ...] = ()
 
     def __init__(self, opts: TrainOptions, device: torch.device, dist: Dist = Dist()):
         self.opts, self.device, self.dist = opts, device, dist
@@ -114,8 +116,12 @@ class GANModel:
 
     def load_state_dict(self, state: dict) -> None:
         for k, net in self.nets.items():
+            if k in self.optional_nets and k not in state["nets"]:
+                continue  # e.g. distillation adapters a state predates: they start afresh
             net.load_state_dict(state["nets"][k])
         for k, opt in self.optimizers.items():
+            if k in self.optional_nets and k not in state["optimizers"]:
+                continue
             opt.load_state_dict(state["optimizers"][k])
         if self.scaler is not None and "scaler" in state:
             self.scaler.load_state_dict(state["scaler"])

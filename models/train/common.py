@@ -4,7 +4,9 @@ folder's event log, and the torchrun (DDP) environment."""
 from __future__ import annotations
 
 import json
+import math
 import os
+import platform
 import random
 import shlex
 import sys
@@ -79,7 +81,7 @@ class TrainOptions:
     seed: int = 0
     max_iters: int = 0  # >0: stop after this many iterations in total
     save_every_iters: int = 1000  # 0: only at epoch ends
-    sample_every: int = 200  # iterations; 0: never
+    sample_every: int = -1  # iterations; 0: never; -1: about a tenth of the run, at most 200
     val_images: int = 8
     init: str = ""  # start G from this checkpoint (ours or a reference .pth); its architecture is used
 
@@ -136,6 +138,9 @@ class TrainOptions:
                 "--input-nc/--output-nc must be 1 or 3",
             ),
             (self.num_workers >= 0 and self.max_iters >= 0 and self.holdout >= 0, "counts must be >= 0"),
+            (self.sample_every >= -1, "--sample-every must be >= 0 (0: never; -1: about a tenth of the run)"),
+            (self.save_every_iters >= 0, "--save-every-iters must be >= 0"),
+            (0 <= self.seed <= 2**63 - 1, "--seed must be in 0..2**63-1"),
             (
                 not (self.model == "dcgan" and self.crop_size & (self.crop_size - 1)),
                 "dcgan needs a power-of-2 --crop-size",
@@ -151,6 +156,14 @@ class TrainOptions:
         for ok, message in checks:
             if not ok:
                 raise DataError(message)
+        for name, limit in LIMITS.items():
+            value = getattr(self, name)
+            if value > limit:
+                raise DataError(f"{option_flag(name)} {value} is above the limit of {limit}")
+        for name in ("lr", "beta1", "init_gain", "lambda_L1", "lambda_A", "lambda_B", "lambda_identity",
+                     "lambda_teacher", "lambda_feat"):  # fmt: skip
+            if not math.isfinite(getattr(self, name)):
+                raise DataError(f"{option_flag(name)} must be a finite number")
         unet = self.netG.startswith("unet") and self.model != "dcgan"
         if unet and self.preprocess != "none" and "crop" in self.preprocess:
             depth = self.num_downs or {"unet_256": 8, "unet_128": 7}[self.netG]
@@ -161,6 +174,26 @@ class TrainOptions:
                     f"--crop-size {self.crop_size} does not fit a U-Net of depth {depth} "
                     f"(needs a multiple of {2**depth}; try --netG unet_128 or --num-downs)"
                 )
+
+
+# Sizes no real run comes near; above them an option is a typo that would exhaust memory or never end.
+LIMITS = {
+    "ngf": 1024,
+    "ndf": 1024,
+    "num_downs": 12,
+    "n_layers_D": 8,
+    "nz": 4096,
+    "load_size": 4096,
+    "crop_size": 4096,
+    "batch_size": 4096,
+    "num_workers": 64,
+    "n_epochs": 100_000,
+    "n_epochs_decay": 100_000,
+    "pool_size": 10_000,
+    "val_images": 10_000,
+    "holdout": 1_000_000,
+    "max_iters": 10**10,
+}
 
 
 def _init_unet_depth(path: str, default: int) -> int:
@@ -190,7 +223,6 @@ MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
         batch_size=64,
         n_epochs=25,
         n_epochs_decay=0,
-        sample_every=500,
     ),
 }
 
@@ -273,6 +305,20 @@ def render_command(opts: TrainOptions) -> str:
 def render_resume(run: str, overrides: dict[str, Any] | None = None) -> str:
     """The `sketchpad train --resume RUN ...` line of a resume with `overrides`."""
     return shlex.join(["sketchpad", "train", "--resume", str(run), *_flag_args(overrides or {})])
+
+
+def describe_device(device: torch.device, world: int = 1) -> str:
+    """What a run trains on, for its header: e.g. 'cpu (x86_64, 2 threads)' or 'cuda (NVIDIA H200) x 4'."""
+    if device.type == "cuda":
+        try:
+            name = torch.cuda.get_device_name(device)
+        except (RuntimeError, AssertionError):
+            name = "GPU"
+        text = f"cuda ({name})"
+    else:
+        n = torch.get_num_threads()
+        text = f"{device.type} ({platform.machine() or 'unknown'}, {n} thread{'s' if n != 1 else ''})"
+    return text + (f" x {world} processes" if world > 1 else "")
 
 
 def lr_factor(epoch: int, n_epochs: int, n_epochs_decay: int) -> float:

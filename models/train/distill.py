@@ -104,10 +104,15 @@ def check_teacher(path: str, ckpt: Checkpoint, input_nc: int, output_nc: int, cr
 
 def teacher_header(path: str, ckpt: Checkpoint) -> dict[str, Any]:
     """What a student's header says of its teacher."""
-    return {
+    header = {
         "file": Path(path).name,
         "name": ckpt.name,
         "role": ckpt.meta.get("role", "full"),
         "arch": ckpt.config.name,
         "ngf": ckpt.config.ngf,
     }
+    training = ckpt.meta.get("training")
+    commands = training.get("commands") if isinstance(training, dict) else None
+    if isinstance(commands, list) and all(isinstance(c, str) for c in commands):
+        header["commands"] = commands  # how the teacher was made, so the student can be remade whole
+    return header

@@ -37,13 +37,17 @@ from .common import (
     EventLog,
     TrainOptions,
     any_rank,
+    describe_device,
     lr_factor,
     memory_mb,
+    render_command,
+    render_resume,
     rng_state,
     set_rng_state,
     setup_distributed,
 )
 from .distill import check_teacher, load_teacher, teacher_header
+from .runfolder import STATE_FORMAT, RunLock, read_log, read_options, read_state
 
 OPTIONS_FILE, STATE_FILE, LOG_FILE, G_FILE = (
     "options.json",
@@ -51,7 +55,6 @@ OPTIONS_FILE, STATE_FILE, LOG_FILE, G_FILE = (
     "metrics.jsonl",
     "latest.safetensors",
 )
-STATE_FORMAT = "sketchpad.train-state/1"
 
 
 def _dataset_class(model: str):
@@ -89,6 +92,7 @@ class Trainer:
         progress: bool = True,
         listener=None,
         state: dict | None = None,
+        lock: RunLock | None = None,
     ):
         self.opts = opts
         self.run_dir = Path(opts.out)
@@ -111,6 +115,11 @@ class Trainer:
         self.iter_in_epoch = 0  # iterations done in this epoch (to skip on resume)
         self.metrics: dict[str, Any] = {}
         self.resumed = state is not None
+        self.commands: list[str] = []  # the `sketchpad train` lines that made this run, resumes included
+        self.devices: list[str] = []  # what it trained on, one entry per change
+        self.seconds_before = 0.0  # training time of the earlier sessions
+        self._t0: float | None = None
+        self.lock: RunLock | None = lock
 
         torch.manual_seed(opts.seed + self.dist.rank)
         np.random.seed((opts.seed + self.dist.rank) % 2**32)
@@ -118,10 +127,17 @@ class Trainer:
 
         random.seed(opts.seed + self.dist.rank)
         self._resume_arch = (state or {}).get("generator_arch")
-        self._build_data()
-        self.model = self._build_model()
-        if state is not None:
-            self._load_state(state)
+        try:
+            self._build_data()
+            self.model = self._build_model()
+            if state is not None:
+                self._load_state(state)
+        except BaseException:
+            self.close()
+            raise
+        here = describe_device(self.device, self.dist.world)
+        if not self.devices or self.devices[-1] != here:
+            self.devices.append(here)
 
     # ------------------------------------------------------------ construction
 
@@ -139,11 +155,18 @@ class Trainer:
             raise DataError(
                 f"{run}: already holds a run; continue it with --resume {run} or choose another --out"
             )
+        command = render_command(opts)  # as the user gave them, before anything is filled in
         if not opts.name:
             opts.name = run.resolve().name
         trainer = cls(opts, **kw)
+        trainer.commands = [*trainer.init_commands(), command]
         if trainer.dist.main:
             run.mkdir(parents=True, exist_ok=True)
+            try:
+                trainer.lock = RunLock(run).acquire()
+            except BaseException:
+                trainer.close()
+                raise
             trainer._write_options()
         return trainer
 
@@ -156,33 +179,54 @@ class Trainer:
             raise DataError(f"{run}: no such run folder")
         if not is_run_dir(run):
             raise DataError(f"{run}: not a training run folder (no {OPTIONS_FILE})")
-        try:
-            opts = TrainOptions.from_dict(json.loads((run / OPTIONS_FILE).read_text()))
-        except (OSError, ValueError, TypeError) as e:
-            raise DataError(f"{run / OPTIONS_FILE}: unreadable ({e})") from None
+        opts = read_options(run / OPTIONS_FILE)
+        created_by = render_command(opts)  # for a run whose state predates recorded command lines
         opts.out = str(run)
         if overrides:
             for k, v in overrides.items():
                 setattr(opts, k, v)
             opts.validate()
-        state = None
-        if (run / STATE_FILE).is_file():
-            try:
-                state = torch.load(run / STATE_FILE, map_location="cpu", weights_only=True)
-            except Exception as e:  # damaged file: say so in one line
-                first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-                raise CheckpointError(f"{run / STATE_FILE}: unreadable resume state ({first})") from None
-            if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-                raise CheckpointError(f"{run / STATE_FILE}: not a sketchpad resume state")
-        # (no state: killed before its first checkpoint; start over in the same folder)
-        for folder in (run, run / "samples"):  # temporaries of writes a kill interrupted
-            remove_stale_temps(folder)
-        trainer = cls(opts, state=state, **kw)
-        if trainer.dist.main:
-            if overrides:
-                trainer._write_options()
-            trainer._trim_log()
+        main = int(os.environ.get("RANK", "0")) == 0
+        # The lock comes first: a second trainer must neither delete the first one's temporaries nor
+        # rewrite its log.
+        lock = RunLock(run).acquire() if main else None
+        try:
+            state = read_state(run / STATE_FILE) if (run / STATE_FILE).is_file() else None
+            # (no state: killed before its first checkpoint; start over in the same folder)
+            if main:
+                for folder in (run, run / "samples"):  # temporaries of writes a kill interrupted
+                    remove_stale_temps(folder)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+        trainer = cls(opts, state=state, lock=lock, **kw)
+        try:
+            if not trainer.commands:
+                trainer.commands = [created_by]
+            trainer.commands.append(render_resume(str(run_dir), overrides))
+            if trainer.dist.main:
+                if overrides:
+                    trainer._write_options()
+                trainer._trim_log()
+        except BaseException:
+            trainer.close()
+            raise
         return trainer
+
+    def close(self) -> None:
+        """Let go of the run folder (its lock); `run()` does this when it ends."""
+        if getattr(self, "lock", None) is not None:
+            self.lock.release()
+            self.lock = None
+
+    def init_commands(self) -> list[str]:
+        """The command lines that made the --init checkpoint, where its header has them."""
+        if self.init_ckpt is None:
+            return []
+        commands = (self.init_ckpt.meta.get("training") or {}).get("commands")
+        ok = isinstance(commands, list) and all(isinstance(c, str) for c in commands)
+        return list(commands) if ok else []
 
     def _data_options(self, input_nc: int, output_nc: int, multiple: int) -> DataOptions:
         o = self.opts
@@ -291,15 +335,21 @@ class Trainer:
         text = json.dumps(self.opts.to_dict(), indent=2)
         atomic_write(self.run_dir / OPTIONS_FILE, lambda tmp: Path(tmp).write_text(text))
 
-    def checkpoint_meta(self) -> dict[str, Any]:
+    def checkpoint_meta(self, seconds: float | None = None) -> dict[str, Any]:
         o = self.opts
+        seconds = self.train_seconds() if seconds is None else seconds
         meta = {
             "name": o.name,
             "model": o.model,
             "input_kind": o.input_kind,
             "direction": o.direction,
             "size": o.crop_size,
-            "training": o.to_dict(),
+            "training": {
+                **o.to_dict(),
+                "commands": list(self.commands),
+                "seconds": round(seconds, 1),
+                "device": "; ".join(self.devices),
+            },
             "epoch": self.epoch,
             "iter": self.iter,
             "metrics": self.metrics,
@@ -309,6 +359,7 @@ class Trainer:
         }
         if self.teacher_ckpt is not None:
             meta["teacher"] = teacher_header(o.teacher, self.teacher_ckpt)
+            meta["description"] += f", distilled from {Path(o.teacher).name}"
         if o.input_kind == "labels":
             meta["palette"] = [[name, list(rgb)] for name, rgb in FACADES]
         return meta
@@ -318,6 +369,7 @@ class Trainer:
         path = self.run_dir / next(iter(self.model.generators()))
         if not self.dist.main:
             return path
+        seconds = self.train_seconds()  # one value for the state and the header
         state = {
             "format": STATE_FORMAT,
             "model": self.model.state_dict(),
@@ -326,12 +378,15 @@ class Trainer:
             "iter_in_epoch": self.iter_in_epoch,
             "rng": rng_state(),
             "metrics_json": json.dumps(self.metrics),
+            "seconds": seconds,
+            "commands": list(self.commands),
+            "devices": list(self.devices),
         }
         g = next(iter(self.model.generators().values()))
         if isinstance(getattr(g, "cfg", None), GeneratorConfig):
             state["generator_arch"] = json.dumps(g.cfg.to_dict())
         atomic_write(self.run_dir / STATE_FILE, lambda tmp: torch.save(state, tmp))
-        meta = self.checkpoint_meta()
+        meta = self.checkpoint_meta(seconds)
         for name, net in self.model.generators().items():
             net_meta = self.model.generator_meta(name, meta)
             if hasattr(net, "save_file"):  # DCGAN: its own header
@@ -340,17 +395,17 @@ class Trainer:
                 save_checkpoint(self.run_dir / name, net, net_meta)
         return path
 
+    def train_seconds(self) -> float:
+        """Training time of this run so far, every session together."""
+        return self.seconds_before + (time.monotonic() - self._t0 if self._t0 is not None else 0.0)
+
     def _trim_log(self) -> None:
         """Drop the events after the checkpoint we resume from (their work is redone), and a torn last line."""
         path = self.run_dir / LOG_FILE
         if not path.is_file():
             return
         keep: list[str] = []
-        for line in path.read_text(errors="replace").splitlines(keepends=True):
-            try:
-                event = json.loads(line)
-            except ValueError:
-                break
+        for line, event in read_log(path):
             if (
                 event.get("event") in ("step", "sample", "val", "checkpoint")
                 and event.get("iter", 0) > self.iter
@@ -358,20 +413,40 @@ class Trainer:
                 break
             if event.get("event") == "val" and event.get("epoch", 0) > self.epoch:
                 break
-            keep.append(line if line.endswith("\n") else line + "\n")
+            keep.append(line)
         text = "".join(keep)
         atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
     def _load_state(self, state: dict) -> None:
-        self.model.load_state_dict(state["model"])
+        """Weights, optimisers, counters and RNG from a resume state `read_state` checked; a part that does
+        not fit this run's nets is a CheckpointError naming it."""
+        path = self.run_dir / STATE_FILE
+        model = state["model"]
+        for part in ("nets", "optimizers"):
+            missing = sorted(
+                set(getattr(self.model, part)) - set(model[part]) - set(self.model.optional_nets)
+            )
+            if missing:
+                raise CheckpointError(f"{path}: field 'model.{part}' has no {missing[0]!r}")
+        try:
+            self.model.load_state_dict(model)
+        except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+            raise CheckpointError(f"{path}: field 'model' does not fit this run's nets ({first})") from None
         self.epoch, self.iter, self.iter_in_epoch = (
             int(state["epoch"]),
             int(state["iter"]),
             int(state["iter_in_epoch"]),
         )
         self.metrics = json.loads(state.get("metrics_json", "{}"))
+        self.seconds_before = float(state.get("seconds", 0.0))
+        self.commands = list(state.get("commands", []))
+        self.devices = list(state.get("devices", []))
         if self.dist.main:
-            set_rng_state(state["rng"])  # other ranks keep their own seeded streams
+            try:
+                set_rng_state(state["rng"])  # other ranks keep their own seeded streams
+            except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as e:
+                raise CheckpointError(f"{path}: field 'rng' is damaged ({type(e).__name__})") from None
 
     # ------------------------------------------------------------ running
 
@@ -422,6 +497,7 @@ class Trainer:
         try:
             return self._run()
         finally:
+            self.close()
             for sig, h in old_handlers.items():
                 signal.signal(sig, h)
             if self.dist.enabled:
@@ -430,8 +506,17 @@ class Trainer:
                 dist.barrier()
                 dist.destroy_process_group()
 
+    @property
+    def sample_every(self) -> int:
+        """Iterations between sample grids: the option, or with -1 (auto) about a tenth of the run, at
+        most 200 (a sample is also saved at the end of every run)."""
+        if self.opts.sample_every >= 0:
+            return self.opts.sample_every
+        return min(200, max(1, math.ceil(self.total_iters / 10)))
+
     def _run(self) -> dict[str, Any]:
         o = self.opts
+        self._t0 = time.monotonic()
         if self.device_note and self.dist.main:
             print(f"sketchpad: {self.device_note}", file=sys.stderr)
         if o.amp != "off" and self.device.type != "cuda" and self.dist.main:
@@ -490,15 +575,17 @@ class Trainer:
                     if bar is not None:
                         bar.update(1)
                         bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
-                    if o.sample_every and self.iter % o.sample_every == 0 and self.dist.main:
+                    limit = bool(o.max_iters and self.iter >= o.max_iters)
+                    stop = any_rank(self._stop.is_set(), self.dist, self.device)
+                    last = limit or stop or self.iter >= self.total_iters
+                    every = self.sample_every
+                    if every and (self.iter % every == 0 or last) and self.dist.main:  # and at the end
                         path = self._save_sample()
                         self.log.emit("sample", epoch=self.epoch + 1, iter=self.iter, path=str(path))
                     epoch_end = self.iter_in_epoch >= self.iters_per_epoch  # _end_epoch saves then
                     if o.save_every_iters and self.iter % o.save_every_iters == 0 and not epoch_end:
                         self._checkpoint()
                         last_saved = self.iter
-                    limit = bool(o.max_iters and self.iter >= o.max_iters)
-                    stop = any_rank(self._stop.is_set(), self.dist, self.device)
                     if limit or stop:
                         if epoch_end:
                             self._end_epoch()

@@ -51,6 +51,7 @@ class Pix2Pix(GANModel):
     with batch {"A": (N, input_nc, H, W), "B": (N, output_nc, H, W)} in [-1, 1]."""
 
     loss_names = ("G_GAN", "G_L1", "D_real", "D_fake")
+    optional_nets = ("adapters",)
 
     def __init__(
         self,

@@ -1,19 +1,42 @@
 """`sketchpad export CHECKPOINT --onnx OUT.onnx`: the generator as ONNX (opset 17, dynamic height and
-width), checked against PyTorch on one image before it is written."""
+width), checked against PyTorch on one image before it is written.
+
+`sketchpad export RUN/latest.safetensors -o weights/X.safetensors --fp16 --name X --role live
+--metrics eval.json`: the file to ship. Its header keeps what the run wrote (the `sketchpad train` command
+lines, training seconds and device, the teacher of a distilled student) and gains the val metrics of
+`sketchpad eval ... --json > eval.json`."""
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 from models.checkpoint import load_checkpoint
 
-from . import UsageError
+from . import UsageError, check_output, printable_path
+
+ROLES = ("full", "live")
+# eval's keys that the header already says in its own words
+_EVAL_ONLY = ("name", "direction", "input_kind")
 
 
 def add_parser(sub):
-    p = sub.add_parser("export", help="export a generator to ONNX")
+    p = sub.add_parser(
+        "export",
+        help="export a generator to ONNX, or as a (fp16) safetensors to ship",
+        description="Export a generator: --onnx OUT.onnx, or -o OUT.safetensors (with --fp16) to ship.",
+    )
     p.add_argument("checkpoint", help="our .safetensors or a reference .pth")
-    p.add_argument("--onnx", required=True, metavar="OUT.onnx", help="where to write the ONNX model")
+    p.add_argument("--onnx", metavar="OUT.onnx", help="write an ONNX model")
+    p.add_argument("-o", "--out", metavar="OUT.safetensors", help="write our safetensors (header kept)")
+    p.add_argument("--fp16", action="store_true", help="with -o: half-precision weights (half the size)")
+    p.add_argument("--name", help="with -o: the model's name in the app")
+    p.add_argument("--role", choices=ROLES, help="with -o: full quality, or the live tier")
+    p.add_argument("--metrics", metavar="EVAL.json", help="with -o: `sketchpad eval --json` output to record")
+    p.add_argument("--description", help="with -o: one sentence on what the model does")
+    p.add_argument("--licence", help="with -o: the training data's licence")
+    p.add_argument("--overwrite", action="store_true", help="with -o: allow -o to be the checkpoint itself")
     p.add_argument("--size", type=int, default=256, help="side of the test image the export is checked on")
     p.add_argument(
         "--bn-stats",
@@ -25,6 +48,17 @@ def add_parser(sub):
 
 
 def run(args) -> int:
+    if bool(args.onnx) == bool(args.out):
+        raise UsageError("give one of --onnx OUT.onnx or -o OUT.safetensors")
+    if args.out:
+        return _safetensors(args)
+    for flag in ("fp16", "name", "role", "metrics", "description", "licence", "overwrite"):
+        if getattr(args, flag):
+            raise UsageError(f"--{flag} goes with -o OUT.safetensors, not --onnx")
+    return _onnx(args)
+
+
+def _onnx(args) -> int:
     from models.fast import onnxruntime_available
 
     out = Path(args.onnx)
@@ -41,5 +75,55 @@ def run(args) -> int:
     diff = export_onnx(ckpt.net, out, bn_stats=args.bn_stats, verify_size=args.size)
     print(
         f"{out}: {ckpt.config.name} ngf {ckpt.config.ngf}, max |ONNX - PyTorch| {diff:.1e} at {args.size}px"
+    )
+    return 0
+
+
+def read_metrics(path: str) -> dict:
+    """The metrics object `sketchpad eval --json` printed, checked enough to be worth shipping."""
+    p = Path(path)
+    shown = printable_path(p)
+    try:
+        metrics = json.loads(p.read_text())
+    except OSError as e:
+        raise UsageError(f"{shown}: cannot read it ({e.strerror or e})") from None
+    except (ValueError, UnicodeDecodeError):
+        raise UsageError(f"{shown}: not JSON; give the output of `sketchpad eval ... --json`") from None
+    if not isinstance(metrics, dict) or not isinstance(metrics.get("l1"), int | float):
+        raise UsageError(f"{shown}: no 'l1' in it; give the output of `sketchpad eval ... --json`")
+    return {k: v for k, v in metrics.items() if k not in _EVAL_ONLY}
+
+
+def _safetensors(args) -> int:
+    from models.checkpoint import save_checkpoint
+
+    if not Path(args.checkpoint).is_file():
+        raise UsageError(f"{printable_path(args.checkpoint)}: no such checkpoint file")
+    out = Path(args.out)
+    if out.suffix != ".safetensors":
+        raise UsageError(f"{printable_path(out)}: the output must end in .safetensors")
+    out = check_output(out, inputs=[args.checkpoint], overwrite=args.overwrite)
+    metrics = read_metrics(args.metrics) if args.metrics else None
+    ckpt = load_checkpoint(args.checkpoint)
+    meta = dict(ckpt.meta)
+    meta.pop("source", None)  # a reference .pth: what we write is ours
+    for key in ("name", "role", "description", "licence"):
+        if getattr(args, key) is not None:
+            meta[key] = getattr(args, key)
+    if metrics is not None:
+        meta["metrics"] = metrics
+    meta["exported"] = {
+        "from": Path(args.checkpoint).name,
+        "fp16": bool(args.fp16),
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    save_checkpoint(out, ckpt.net, meta, half=args.fp16)
+    size = out.stat().st_size / 2**20
+    training = meta.get("training") if isinstance(meta.get("training"), dict) else {}
+    made_by = len(training.get("commands") or [])
+    print(
+        f"{printable_path(out)}: {ckpt.config.name} ngf {ckpt.config.ngf}, "
+        f"{'fp16' if args.fp16 else 'fp32'}, {size:.1f} MiB, role {meta.get('role', 'full')}, "
+        f"{made_by} training command line(s) in its header"
     )
     return 0

@@ -8,9 +8,6 @@ import sys
 
 from . import UsageError
 
-# flag -> TrainOptions field, for the options a user may set (None = the model's default)
-_INT, _FLOAT, _STR = int, float, str
-
 
 def add_parser(sub):
     p = sub.add_parser(
@@ -112,10 +109,22 @@ def run(args) -> int:
     return 0
 
 
-def _train(args) -> dict:
-    from models.train import Trainer, make_options
+def given_options(args) -> dict:
+    """The TrainOptions fields the command line set (the rest take the model's defaults)."""
+    return {k: v for k, v in vars(args).items() if k not in _NOT_OPTIONS and v is not None}
 
-    given = {k: v for k, v in vars(args).items() if k not in _NOT_OPTIONS and v is not None}
+
+def options_from_args(args):
+    """The TrainOptions of a `sketchpad train` command line that creates a run."""
+    from models.train import make_options
+
+    return make_options(args.model or "pix2pix", **given_options(args))
+
+
+def _train(args) -> dict:
+    from models.train import Trainer
+
+    given = given_options(args)
     if args.resume:
         extra = sorted(k for k in given if k not in RESUME_OVERRIDES)
         if extra or args.model:
@@ -130,6 +139,6 @@ def _train(args) -> dict:
             raise UsageError("give a dataset folder with --data DIR (or --resume RUN_DIR)")
         if not args.out:
             raise UsageError("give a run folder with --out RUN_DIR")
-        opts = make_options(args.model or "pix2pix", **given)
+        opts = options_from_args(args)
         trainer = Trainer.create(opts, json_stdout=args.json)
     return trainer.run()
