@@ -255,3 +255,28 @@ def test_a_run_made_by_older_code_resumes_exactly(tmp_path):
     for name in ("G", "D"):
         a, b = straight.model.nets[name].state_dict(), resumed.model.nets[name].state_dict()
         assert all(torch.equal(a[k], b[k]) for k in a), name
+
+
+def _sample_iters(run) -> list[int]:
+    events = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return [e["iter"] for e in events if e["event"] == "sample"]
+
+
+def test_samples_every_tenth_of_a_run_and_at_its_end(tmp_path):
+    data = make_inversion_set(tmp_path / "inv", n_train=5, n_val=1)
+    # 5 iterations an epoch, 5 epochs: 25 in all; auto cadence ceil(25 / 10) = 3, and the last one
+    t = Trainer.create(tiny(data, tmp_path / "auto", sample_every=-1, n_epochs=3), progress=False)
+    assert make_options("pix2pix").sample_every == -1 and t.sample_every == 3
+    t.run()
+    assert _sample_iters(tmp_path / "auto") == [3, 6, 9, 12, 15, 18, 21, 24, 25]
+    assert len(list((tmp_path / "auto" / "samples").glob("*.png"))) == 9
+    Trainer.create(tiny(data, tmp_path / "ten", sample_every=10, max_iters=12), progress=False).run()
+    assert _sample_iters(tmp_path / "ten") == [10, 12]  # --sample-every N, and the end
+    Trainer.create(tiny(data, tmp_path / "none", max_iters=4), progress=False).run()
+    assert _sample_iters(tmp_path / "none") == []  # 0: never
+    stopped = Trainer.create(tiny(data, tmp_path / "stop", sample_every=100), progress=False)
+    stopped.log.listener = lambda e: e["event"] == "step" and e["iter"] == 4 and stopped.stop()
+    stopped.run()
+    assert _sample_iters(tmp_path / "stop") == [4]  # a stopped run ends with one too
+    long = Trainer.create(tiny(data, tmp_path / "long", sample_every=-1, n_epochs=1000), progress=False)
+    assert long.sample_every == 200  # a long run: at most 200 apart
