@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QWidget
 
-from sketchpad.models_list import ModelEntry
+from sketchpad.models_list import KIND_NAMES, ModelEntry
 
 OPEN_ITEM = "__open__"
 _SOURCE_NAMES = {"shipped": "Shipped", "run": "Your runs", "opened": "Opened files", "builtin": "Built in"}
@@ -38,9 +38,11 @@ class ModelPicker(QComboBox):
             if last_source is not None and e.source != last_source:
                 self.insertSeparator(self.count())
             last_source = e.source
-            tip = f"{_SOURCE_NAMES.get(e.source, e.source)} · {e.input_kind}"
+            tip = f"{_SOURCE_NAMES.get(e.source, e.source)} · translates {KIND_NAMES.get(e.input_kind, e.input_kind)}"
             if e.live_path:
                 tip += " · with a live model"
+            if e.damaged:
+                tip += f"\nDamaged: {e.damaged}"
             self.addItem(e.label, e.id)
             self.setItemData(self.count() - 1, tip + (f"\n{e.path}" if e.path else ""), 3)  # ToolTipRole
         self.insertSeparator(self.count())

@@ -33,3 +33,21 @@ def test_runs_of_different_kinds_are_told_apart_and_odd_headers_are_tolerated():
     assert labels["facades-a"] == "run: facades-a (label maps) · epoch 1"
     assert labels["facades-b"] == "run: facades-b (line art) · epoch 1"
     assert labels["odd"] == "run: odd"
+
+
+def test_the_picker_shows_kind_and_damage(qtbot):
+    from PySide6.QtCore import Qt
+
+    from sketchpad.widgets.model_picker import ModelPicker
+
+    tiny_run("sketches", input_kind="lineart", epoch=2)
+    (paths.runs_dir() / "broken").mkdir()
+    (paths.runs_dir() / "broken" / "latest.safetensors").write_bytes(b"\x00" * 3)
+    picker = ModelPicker()
+    qtbot.addWidget(picker)
+    picker.set_entries(models_list.user_runs())
+    items = {
+        picker.itemText(i): picker.itemData(i, Qt.ItemDataRole.ToolTipRole) for i in range(picker.count())
+    }
+    assert "translates line art" in items["run: sketches (line art) · epoch 2"]
+    assert "Damaged: latest.safetensors" in items["run: broken (damaged)"]
