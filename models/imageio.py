@@ -98,9 +98,90 @@ def to_8bit(im: Image.Image) -> Image.Image:
 
 def load_image(path: str | os.PathLike, channels: int = 3, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """An image file as uint8 (H, W, 3) or (H, W) for channels=1."""
-    im = open_image(path, max_pixels=max_pixels)
+    return _channels(open_image(path, max_pixels=max_pixels), channels)
+
+
+def _channels(im: Image.Image, channels: int) -> np.ndarray:
     im = im.convert("L") if channels == 1 else im.convert("RGB")
     return np.asarray(im).copy()
+
+
+class PixelError(ImageError, ValueError):
+    """Pixels handed to the Python API that are no image (a 4-D array, 5 channels, floats outside [0, 1])."""
+
+
+def to_pixels(image, channels: int = 3, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """A PIL image or an array as the uint8 (H, W, 3) or (H, W) (channels=1) that `load_image` would give.
+
+    PIL images go through the file loader's normalisation (EXIF rotation, palette, 16-bit, alpha on
+    white). Arrays: (H, W) or (H, W, C) with C = 1 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGBA, alpha
+    on white); uint8 as is, bool as 0/255, uint16 scaled from 0..65535, other integers if within 0..255,
+    floats if within [0, 1] (NaN refused). Anything else is a one-line `PixelError` (a ValueError)."""
+    if isinstance(image, Image.Image):
+        w, h = image.size
+        if w * h > max_pixels:
+            raise PixelError(f"a {w}x{h} image is over the {max_pixels:,}-pixel limit")
+        if w == 0 or h == 0:
+            raise PixelError(f"a {w}x{h} image has no pixels")
+        try:
+            image = ImageOps.exif_transpose(image)
+        except Exception:  # a damaged EXIF block: keep the pixels as they are, as the file loader does
+            pass
+        return _channels(to_8bit(image), channels)
+    if isinstance(image, str | bytes | os.PathLike):
+        raise PixelError("expected pixels, not a file name: load files with models.imageio.load_image")
+    try:
+        a = np.asarray(image)
+    except Exception as e:
+        raise PixelError(
+            f"expected a PIL image or an array of pixels, not {type(image).__name__} ({e})"
+        ) from None
+    if a.dtype == object or a.dtype.kind not in "buif":
+        raise PixelError(
+            f"expected a PIL image or an array of pixels, not {type(image).__name__} of {a.dtype}"
+        )
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (2, 3, 4)):
+        raise PixelError(
+            f"pixels of shape {a.shape}: expected one image, (H, W) or (H, W, C) with C = 1, 2, 3 or 4"
+        )
+    h, w = a.shape[:2]
+    if h == 0 or w == 0:
+        raise PixelError(f"pixels of shape {a.shape}: the image is empty")
+    if h * w > max_pixels:
+        raise PixelError(f"a {w}x{h} image is over the {max_pixels:,}-pixel limit")
+    a = _as_uint8(a)
+    if a.ndim == 2 or a.shape[2] == 3:
+        if (a.ndim == 2) == (channels == 1):
+            return a  # the common case (the app's canvas): no copy, no conversion
+        return _channels(Image.fromarray(a), channels)
+    mode = "LA" if a.shape[2] == 2 else "RGBA"
+    return _channels(to_8bit(Image.fromarray(np.ascontiguousarray(a), mode)), channels)
+
+
+def _as_uint8(a: np.ndarray) -> np.ndarray:
+    kind = a.dtype.kind
+    if a.dtype == np.uint8:
+        return a
+    if kind == "b":
+        return a.astype(np.uint8) * 255
+    if a.dtype == np.uint16:
+        return ((a.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)  # as the 16-bit files
+    if kind in "iu":
+        lo, hi = int(a.min()), int(a.max())
+        if lo < 0 or hi > 255:
+            raise PixelError(
+                f"{a.dtype} pixels from {lo} to {hi}: integers must lie in 0..255 (or be uint16)"
+            )
+        return a.astype(np.uint8)
+    f = a.astype(np.float32, copy=False)
+    if not np.isfinite(f).all():
+        raise PixelError(f"{a.dtype} pixels hold NaN or infinity")
+    lo, hi = float(f.min()), float(f.max())
+    if lo < 0.0 or hi > 1.0:
+        raise PixelError(f"{a.dtype} pixels from {lo:.3g} to {hi:.3g}: floats must lie in [0, 1]")
+    return (f * 255.0 + 0.5).astype(np.uint8)
 
 
 def save_png(path: str | os.PathLike, array: np.ndarray) -> Path:

@@ -17,38 +17,60 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checkpoint import Checkpoint, load_checkpoint
+from .checkpoint import Checkpoint, load_checkpoint, printable
+from .errors import SketchpadError
+from .imageio import to_pixels
 
 BN_STATS = ("running", "image")
+SEED_MAX = 2**63 - 1
 FITS = ("pad", "resize")
 
 
-def pick_device(name: str = "auto") -> tuple[torch.device, str]:
-    """The torch device for `name` ('auto', 'cpu', 'cuda', 'cuda:1', 'mps'), and a note if we fell back to CPU."""
-    name = (name or "auto").lower()
+class TranslatorError(SketchpadError, ValueError):
+    """A Translator asked for something it cannot do (an unknown device, a seed out of range); one line."""
+
+
+DEVICE_NAMES = "auto, cpu, cuda, cuda:N or mps"
+
+
+def pick_device(name: str = "auto", *, strict: bool = False) -> tuple[torch.device, str]:
+    """The torch device for `name` ('auto', 'cpu', 'cuda', 'cuda:1', 'mps'; 'cpu:0' and 'mps:0' too), and
+    a note if we fell back. A device that is not here falls back to one that is (the app keeps working
+    with a device remembered from another machine), or with `strict` is refused (a command line that asks
+    for it by name). A name that is no device is always a `TranslatorError`."""
+    text = (name or "auto").strip().lower()
+    kind, _, index = text.partition(":")
+    if kind not in ("auto", "cpu", "cuda", "mps") or (index and (kind == "auto" or not index.isdigit())):
+        raise TranslatorError(f"unknown device {printable(str(name))!r}; choose {DEVICE_NAMES}")
+    n = int(index) if index else None
     cuda = torch.cuda.is_available()
     mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
-    if name == "auto":
+
+    def missing(why: str, fallback: torch.device) -> tuple[torch.device, str]:
+        if strict:
+            raise TranslatorError(f"device {text}: {why}")
+        return fallback, f"{why}; using {'the CPU' if fallback.type == 'cpu' else fallback}"
+
+    if kind == "auto":
         return torch.device("cuda" if cuda else "mps" if mps else "cpu"), ""
-    if name.startswith("cuda"):
-        if cuda:
-            try:
-                dev = torch.device(name)
-            except RuntimeError:
-                return torch.device("cpu"), f"unknown device {name!r}; using the CPU"
-            if dev.index is not None and dev.index >= torch.cuda.device_count():
-                return torch.device("cuda:0"), f"{name} does not exist; using cuda:0"
-            return dev, ""
-        return torch.device(
-            "cpu"
-        ), "CUDA is not available (no NVIDIA GPU or a CPU-only PyTorch); using the CPU"
-    if name == "mps":
+    if kind == "cpu":
+        if n:
+            raise TranslatorError(f"device {text}: there is one CPU device, cpu (or cpu:0)")
+        return torch.device("cpu"), ""
+    if kind == "mps":
+        if n:
+            raise TranslatorError(f"device {text}: there is one MPS device, mps (or mps:0)")
         if mps:
             return torch.device("mps"), ""
-        return torch.device("cpu"), "MPS is not available (Apple GPUs only); using the CPU"
-    if name == "cpu":
-        return torch.device("cpu"), ""
-    raise ValueError(f"unknown device {name!r}; choose auto, cpu, cuda or mps")
+        return missing("MPS is not available (Apple GPUs only)", torch.device("cpu"))
+    if not cuda:
+        return missing("CUDA is not available (no NVIDIA GPU or a CPU-only PyTorch)", torch.device("cpu"))
+    count = torch.cuda.device_count()
+    if n is not None and n >= count:
+        return missing(
+            f"there is no {text} (this machine has {count} CUDA device(s))", torch.device("cuda:0")
+        )
+    return torch.device("cuda" if n is None else f"cuda:{n}"), ""
 
 
 def set_modes(net: nn.Module, *, bn_stats: str = "running", dropout: bool = False) -> None:
@@ -89,25 +111,29 @@ def to_uint8(t: torch.Tensor) -> np.ndarray:
 
 
 def fit_to(
-    x: torch.Tensor, multiple: int, fit: str, size: int | None
+    x: torch.Tensor, multiple: int, fit: str, size: int | None, min_side: int = 1
 ) -> tuple[torch.Tensor, tuple[int, int]]:
     """Pad (reflect) or resize (H, W) up to a size the net accepts; returns the tensor and the original size."""
     h, w = x.shape[-2:]
     if fit == "resize":
         th = tw = size or multiple
         th, tw = (
-            max(multiple, round(th / multiple) * multiple),
-            max(multiple, round(tw / multiple) * multiple),
+            max(multiple, min_side, round(th / multiple) * multiple),
+            max(multiple, min_side, round(tw / multiple) * multiple),
         )
         if (th, tw) != (h, w):
             x = F.interpolate(x, size=(th, tw), mode="bilinear", align_corners=False, antialias=True)
         return x, (h, w)
-    th, tw = -(-h // multiple) * multiple, -(-w // multiple) * multiple
+    th, tw = _padded(h, multiple, min_side), _padded(w, multiple, min_side)
     if (th, tw) != (h, w):
         ph, pw = th - h, tw - w
         mode = "reflect" if ph < h and pw < w else "replicate"
         x = F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), mode=mode)
     return x, (h, w)
+
+
+def _padded(n: int, multiple: int, min_side: int = 1) -> int:
+    return max(-(-n // multiple) * multiple, -(-min_side // multiple) * multiple)
 
 
 def unfit(y: torch.Tensor, orig: tuple[int, int], fit: str) -> torch.Tensor:
@@ -121,8 +147,83 @@ def unfit(y: torch.Tensor, orig: tuple[int, int], fit: str) -> torch.Tensor:
     return y[..., top : top + h, left : left + w]
 
 
+# ---------------------------------------------------------------- large images: tiles
+
+TILE_BYTES = 512 * 2**20  # activations one tile may take; a larger image is translated in tiles
+OVERLAP = 256  # pixels neighbouring tiles share (at least; a multiple of what the net accepts)
+
+
+def bytes_per_pixel(cfg) -> int:
+    """Peak activation bytes per input pixel of one float32 forward pass without gradients, measured on
+    the CPU: a U-Net keeps every skip until its decoder, about 5 * ngf + 48; a ResNet runs its blocks at
+    4 * ngf channels on a quarter of the pixels, about 14 * ngf + 48."""
+    return (5 if cfg.arch == "unet" else 14) * cfg.ngf + 48
+
+
+def tile_plan(cfg, budget: int = TILE_BYTES) -> tuple[int, int]:
+    """(tile side, overlap) for `cfg`: the largest square tile within `budget`, on the net's grid. The
+    overlap covers the part of a U-Net's field of view that the tile's border changes (measured: 256 px
+    leaves differences of a few grey levels at most, spread over the blend, for unet_128 and unet_256)."""
+    m = cfg.multiple
+    overlap = -(-max(OVERLAP, m) // m) * m
+    side = int((budget / bytes_per_pixel(cfg)) ** 0.5) // m * m
+    return max(side, 2 * overlap + m), overlap
+
+
+def tile_starts(n: int, tile: int, overlap: int) -> list[int]:
+    """Starts of tiles of `tile` covering 0..n with at least `overlap` shared; the last one ends at n."""
+    if tile >= n:
+        return [0]
+    starts = list(range(0, n - tile, tile - overlap))
+    return [*starts, n - tile]
+
+
+def blend_weights(starts: list[int], tile: int) -> list[np.ndarray]:
+    """Per tile, a 1-D weight over its `tile` pixels: 0 on the quarter of each overlap nearest its edge
+    (what the border changed most), a linear ramp over the middle half, 1 elsewhere. Overlapping weights
+    are normalised by their sum, so any overlap blends smoothly."""
+    out = []
+    i = np.arange(tile, dtype=np.float32) + 0.5
+    for k, s in enumerate(starts):
+        w = np.ones(tile, np.float32)
+        if k > 0:
+            ov = starts[k - 1] + tile - s
+            w = np.minimum(w, np.clip((i - ov / 4) / (ov / 2), 0, 1))
+        if k + 1 < len(starts):
+            ov = s + tile - starts[k + 1]
+            w = np.minimum(w, np.clip((tile - i - ov / 4) / (ov / 2), 0, 1))
+        out.append(w)
+    return out
+
+
+def _reflect_index(idx: np.ndarray, n: int) -> np.ndarray:
+    """Indices outside 0..n-1 mirrored as F.pad(mode='reflect') does (the edge pixel not repeated)."""
+    idx = np.abs(idx)
+    return np.where(idx > n - 1, 2 * (n - 1) - idx, idx)
+
+
+class OutOfMemory(SketchpadError, MemoryError):
+    """Translating needed more memory than the device has: one line instead of an allocator's traceback."""
+
+
+def _is_oom(e: BaseException) -> bool:
+    if isinstance(e, MemoryError | torch.OutOfMemoryError):
+        return True
+    text = str(e).lower()
+    return isinstance(e, RuntimeError) and any(
+        k in text
+        for k in ("out of memory", "not enough memory", "can't allocate memory", "cannot allocate memory")
+    )
+
+
 class Translator:
-    """A loaded generator plus how to run it: device, batch-norm statistics, dropout, seed, size fitting."""
+    """A loaded generator plus how to run it: device, batch-norm statistics, dropout, seed, size fitting.
+
+    Images of any size up to `imageio.MAX_PIXELS`: one whose padded size fits a tile runs whole; a larger
+    one runs in overlapping tiles (`tile_plan`: the side whose activations fit TILE_BYTES, about 1,700 px
+    for the shipped ngf-24 U-Nets), blended across the overlaps, so memory is bounded by the tile and not
+    by the image. Tiles align with the net's downsampling grid, so away from the overlaps a tile computes
+    what the whole image would; per-image statistics (`bn_stats="image"`, instance norm) become per-tile."""
 
     def __init__(
         self,
@@ -134,9 +235,11 @@ class Translator:
         seed: int | None = None,
         fit: str = "pad",
         backend: str = "torch",
+        tile: int | None = None,
     ):
         if fit not in FITS:
             raise ValueError(f"fit must be one of {FITS}")
+        _check_seed(seed)
         # "torch": the net itself. "auto"/"onnx": models.fast runners (ONNX Runtime on the CPU, channels-last
         # reduced precision with CUDA graphs on CUDA) where the mode allows; PyTorch for dropout on.
         from .fast import BACKENDS
@@ -149,6 +252,23 @@ class Translator:
         self.device, self.device_note = pick_device(device)
         ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
         self.checkpoint = ckpt
+        cfg = ckpt.config
+        self.tile, self.overlap = tile_plan(cfg)
+        if tile is not None:
+            m = cfg.multiple
+            if tile % m or tile < 2 * self.overlap + m:
+                raise TranslatorError(
+                    f"tile {tile}: {cfg.name} needs a multiple of {m} of at least {2 * self.overlap + m}"
+                )
+            self.tile = tile
+        # a ResNet's reflect padding needs a few pixels left after its two downsamplings
+        self.min_side = cfg.multiple if cfg.arch == "unet" else max(16, cfg.multiple)
+        size = ckpt.meta.get("size")
+        if fit == "resize" and size and _padded(size, cfg.multiple, self.min_side) > self.tile:
+            raise TranslatorError(
+                f"{ckpt.name}: --fit resize would run the net at the header's size {size}, over the "
+                f"{self.tile} px it can run at in {TILE_BYTES >> 20} MiB; use fit pad"
+            )
         self.net = ckpt.net.to(self.device)
         self.bn_stats, self.dropout, self.seed, self.fit = bn_stats, dropout, seed, fit
         set_modes(self.net, bn_stats=bn_stats, dropout=dropout)
@@ -174,25 +294,92 @@ class Translator:
         seed: int | None = None,
         bn_stats: str | None = None,
     ) -> np.ndarray:
-        """uint8 (H, W[, C]) or a PIL image -> uint8 output of the same H, W."""
+        """A PIL image or pixels (see `imageio.to_pixels`) -> uint8 (H, W, 3), or (H, W) for a one-channel
+        model, of the same H, W. Odd input is a one-line ValueError; running out of memory an `OutOfMemory`."""
         dropout = self.dropout if dropout is None else dropout
         bn_stats = self.bn_stats if bn_stats is None else bn_stats
         seed = self.seed if seed is None else seed
+        _check_seed(seed)
         set_modes(self.net, bn_stats=bn_stats, dropout=dropout)
         t0 = time.perf_counter()
-        x = to_tensor(np.asarray(image), self.config.input_nc).to(self.device)
-        x, orig = fit_to(x, self.config.multiple, self.fit, self.meta.get("size"))
+        a = to_pixels(image, self.config.input_nc)
         rng = nullcontext()
         if dropout and seed is not None:
             devices = [self.device] if self.device.type == "cuda" else []
             rng = torch.random.fork_rng(devices=devices, device_type=self.device.type if devices else "cuda")
-        with rng:
-            if dropout and seed is not None:
-                torch.manual_seed(seed)
-            y = self._forward(x, bn_stats, dropout)
-        out = to_uint8(unfit(y, orig, self.fit))
+        try:
+            with rng:
+                if dropout and seed is not None:
+                    torch.manual_seed(seed)
+                out = self._run(a, bn_stats, dropout)
+        except Exception as e:
+            if not _is_oom(e):
+                raise
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            h, w = a.shape[:2]
+            raise OutOfMemory(
+                f"not enough memory on {self.device} to translate a {w}x{h} image with {self.config.name} "
+                f"ngf {self.config.ngf}"
+            ) from None
         self.last_ms = (time.perf_counter() - t0) * 1000
         return out
+
+    def _run(self, a: np.ndarray, bn_stats: str, dropout: bool) -> np.ndarray:
+        m, h, w = self.config.multiple, a.shape[0], a.shape[1]
+        whole = _padded(h, m, self.min_side) * _padded(w, m, self.min_side) <= self.tile * self.tile
+        if self.fit == "resize" or whole:
+            x = to_tensor(a, self.config.input_nc).to(self.device)
+            x, orig = fit_to(x, m, self.fit, self.meta.get("size"), self.min_side)
+            y = self._forward(x, bn_stats, dropout)
+            return to_uint8(unfit(y, orig, self.fit))
+        return self._tiled(a, bn_stats, dropout)
+
+    def _tiled(self, a: np.ndarray, bn_stats: str, dropout: bool) -> np.ndarray:
+        """The image in tiles on the padded image's grid, blended; only one strip of rows is held in float."""
+        m, h, w = self.config.multiple, a.shape[0], a.shape[1]
+        th, tw = _padded(h, m, self.min_side), _padded(w, m, self.min_side)
+        top, left = (th - h) // 2, (tw - w) // 2  # where fit_to's padding puts the image
+        ty, tx = min(self.tile, th), min(self.tile, tw)
+        ys, xs = tile_starts(th, ty, self.overlap), tile_starts(tw, tx, self.overlap)
+        wys, wxs = blend_weights(ys, ty), blend_weights(xs, tx)
+        nc = self.config.output_nc
+        out = np.empty((h, w, nc), np.uint8)
+        col_sum = np.zeros(tw, np.float32)
+        for x0, wx in zip(xs, wxs, strict=True):
+            col_sum[x0 : x0 + tx] += wx
+        cols = [_reflect_index(np.arange(x0, x0 + tx) - left, w) for x0 in xs]
+        acc = np.zeros((0, tw, nc), np.float32)  # rows acc_y0.. not final yet: weighted sums
+        row_sum = np.zeros(0, np.float32)
+        acc_y0 = 0
+
+        def emit(rows: np.ndarray, sums: np.ndarray, y0: int) -> None:
+            lo, hi = max(y0, top), min(y0 + len(rows), top + h)
+            if lo < hi:
+                v = rows[lo - y0 : hi - y0, left : left + w] / sums[lo - y0 : hi - y0, None, None]
+                out[lo - top : hi - top] = np.rint((np.clip(v, -1, 1) + 1) * 127.5).astype(np.uint8)
+
+        for y0, wy in zip(ys, wys, strict=True):
+            rows = _reflect_index(np.arange(y0, y0 + ty) - top, h)
+            strip = np.zeros((ty, tw, nc), np.float32)
+            for x0, wx, c in zip(xs, wxs, cols, strict=True):
+                x = to_tensor(a[np.ix_(rows, c)], self.config.input_nc).to(self.device)
+                y = self._forward(x, bn_stats, dropout)[0].float().permute(1, 2, 0).cpu().numpy()
+                strip[:, x0 : x0 + tx] += y * wx[None, :, None]
+            strip /= col_sum[None, :, None]
+            # rows above this strip are complete: write them out, keep the overlap
+            done = y0 - acc_y0
+            emit(acc[:done], row_sum[:done], acc_y0)
+            keep = acc[done:]
+            acc = np.zeros((ty, tw, nc), np.float32)
+            acc[: len(keep)] = keep
+            sums = np.zeros(ty, np.float32)
+            sums[: len(keep)] = row_sum[done:]
+            acc += strip * wy[:, None, None]
+            row_sum = sums + wy
+            acc_y0 = y0
+        emit(acc, row_sum, acc_y0)
+        return out[:, :, 0] if nc == 1 else out
 
     def _forward(self, x: torch.Tensor, bn_stats: str, dropout: bool) -> torch.Tensor:
         if self.backend == "torch":
@@ -200,3 +387,8 @@ class Translator:
         from .fast import run_fast
 
         return run_fast(self, x, bn_stats, dropout)
+
+
+def _check_seed(seed) -> None:
+    if seed is not None and not (isinstance(seed, int | np.integer) and 0 <= seed <= SEED_MAX):
+        raise TranslatorError(f"seed {seed!r:.40}: give a whole number from 0 to 2**63-1")

@@ -67,6 +67,14 @@ seed_type = int_in(0, SEED_MAX)
 # ---------------------------------------------------------------- output paths
 
 
+def is_folder(p: str | os.PathLike) -> bool:
+    """Path.is_dir that says False, not raises, for a name too long to look up."""
+    try:
+        return Path(p).is_dir()
+    except OSError:
+        return False
+
+
 def same_file(a: Path, b: Path) -> bool:
     try:
         return a.exists() and b.exists() and os.path.samefile(a, b)
@@ -85,6 +93,8 @@ def check_output(path: str | os.PathLike, *, inputs=(), overwrite: bool = False,
             raise UsageError(
                 f"{shown}: the output is an input; give another name, or --overwrite to replace it"
             )
+    if len(os.fsencode(out.name)) > 255:  # before any stat: that would fail with ENAMETOOLONG
+        raise UsageError(f"{shown}: the file name is longer than 255 bytes")
     if out.is_dir():
         raise UsageError(f"{shown}: is a folder; give a file name")
     if out.exists() and not out.is_file():
@@ -95,7 +105,7 @@ def check_output(path: str | os.PathLike, *, inputs=(), overwrite: bool = False,
     except (OSError, ValueError, AttributeError):
         limit = 255
     if len(os.fsencode(out.name)) > limit:
-        raise UsageError(f"{shown}: the file name is longer than {limit} bytes")
+        raise UsageError(f"{shown}: the file name is longer than {limit} bytes, the limit of that disk")
     return out
 
 

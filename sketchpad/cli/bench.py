@@ -18,30 +18,56 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import UsageError
+from . import UsageError, check_output, int_in
+
+MAX_SOAK_S = 7 * 24 * 3600
+
+
+def _seconds(text: str) -> float:
+    """--soak: seconds, more than 0 and at most a week."""
+    import argparse
+
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < v <= MAX_SOAK_S:
+        raise argparse.ArgumentTypeError(f"{text}: give more than 0 and at most {MAX_SOAK_S:,} seconds")
+    return v
 
 
 def add_parser(sub):
     p = sub.add_parser("bench", help="measure inference and training speed (baseline vs ours)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--device", default="auto", help="cpu or cuda (default: cuda when present)")
-    p.add_argument("--size", type=int, default=256, help="image side in pixels (default 256)")
+    p.add_argument("--size", type=int_in(4, 2048), default=256, help="image side in pixels (default 256)")
     p.add_argument("--model", default=None, help="checkpoint to bench instead of a fresh unet_256 ngf 64")
     p.add_argument("--live-model", default=None, help="live checkpoint (default: weights/<task>-live)")
-    p.add_argument("--ngf", type=int, default=64, help="width of the fresh baseline net (default 64)")
-    p.add_argument("--live-ngf", type=int, default=16, help="width of the stand-in live net (default 16)")
-    p.add_argument("--runs", type=int, default=30, help="timed calls per measurement (default 30)")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: physical cores)")
-    p.add_argument("--warmup", type=int, default=3, help="untimed calls first (default 3)")
     p.add_argument(
-        "--train-steps", type=int, default=None, help="timed training steps (default 8 CPU, 50 GPU)"
+        "--ngf", type=int_in(1, 512), default=64, help="width of the fresh baseline net (default 64)"
+    )
+    p.add_argument(
+        "--live-ngf", type=int_in(1, 512), default=16, help="width of the stand-in live net (default 16)"
+    )
+    p.add_argument(
+        "--runs", type=int_in(1, 100_000), default=30, help="timed calls per measurement (default 30)"
+    )
+    p.add_argument(
+        "--threads", type=int_in(1, 4096), default=None, help="CPU threads (default: physical cores)"
+    )
+    p.add_argument("--warmup", type=int_in(0, 10_000), default=3, help="untimed calls first (default 3)")
+    p.add_argument(
+        "--train-steps",
+        type=int_in(1, 100_000),
+        default=None,
+        help="timed training steps (default 8 CPU, 50 GPU)",
     )
     p.add_argument("--no-train", action="store_true", help="skip the training measurement")
     p.add_argument("--compile", action="store_true", help="also try torch.compile on CUDA (slow to build)")
     p.add_argument("--app", action="store_true", help="also drive the real window offscreen (100 strokes)")
-    p.add_argument("--strokes", type=int, default=100, help="strokes for --app (default 100)")
+    p.add_argument("--strokes", type=int_in(1, 100_000), default=100, help="strokes for --app (default 100)")
     p.add_argument(
-        "--soak", type=float, default=None, metavar="SECONDS", help="run the long-session soak instead"
+        "--soak", type=_seconds, default=None, metavar="SECONDS", help="run the long-session soak instead"
     )
     p.add_argument("--out", default=None, help="also write the JSON to this file")
     return p
@@ -327,6 +353,8 @@ def run(args) -> int:
             )
             return 1
         return 0
+    if args.out:
+        check_output(args.out)
     result = measure(args)
     text = json.dumps(result)
     if args.out:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from models.checkpoint import convert_reference, load_checkpoint
 
-from . import UsageError
+from . import UsageError, check_output, output_error, printable_path
 
 INPUT_KINDS = ("labels", "lineart", "image")
 
@@ -39,9 +39,10 @@ def add_parser(sub):
 def run(args) -> int:
     src, dst = Path(args.src), Path(args.dst)
     if dst.suffix != ".safetensors":
-        raise UsageError(f"{dst}: the output must end in .safetensors")
+        raise UsageError(f"{printable_path(dst)}: the output must end in .safetensors")
     if not src.is_file():
-        raise UsageError(f"{src}: no such checkpoint file")
+        raise UsageError(f"{printable_path(src)}: no such checkpoint file")
+    check_output(dst, inputs=[src])  # never over the checkpoint being converted
     meta = {
         "name": args.name or dst.stem,
         "source": src.name,
@@ -60,8 +61,13 @@ def run(args) -> int:
     arch = {"padding_type": args.padding_type} if args.padding_type else {}
     if args.no_dropout:
         arch["dropout"] = False
-    convert_reference(src, dst, meta, arch=arch)
+    try:
+        convert_reference(src, dst, meta, arch=arch)
+    except OSError as e:
+        raise output_error(e, dst) from None
     ckpt = load_checkpoint(dst)  # read back: what we wrote must load
     c = ckpt.config
-    print(f"{dst}: {c.name} ngf {c.ngf} norm {c.norm}, {c.input_nc} -> {c.output_nc} channels")
+    print(
+        f"{printable_path(dst)}: {c.name} ngf {c.ngf} norm {c.norm}, {c.input_nc} -> {c.output_nc} channels"
+    )
     return 0

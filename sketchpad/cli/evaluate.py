@@ -1,5 +1,6 @@
 """`sketchpad eval CHECKPOINT --data DIR [--split val] [--json] [--limit N]`: L1, PSNR, SSIM on a split, and
-the FCN-score for label-map models; FID is reported as null with the reason (no offline Inception weights)."""
+the FCN-score for label-map models; FID is reported as null with the reason (no offline Inception weights).
+A model scored on data of another kind (a line-art model on label maps) gets a one-line warning on stderr."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ import json
 import sys
 from pathlib import Path
 
+from models.errors import DataError
 from models.evaluate import evaluate
 from sketchpad.paths import WEIGHTS_DIR, shipped_checkpoint
 
-from . import UsageError
+from . import UsageError, int_in, printable_path
+
+KIND_WORDS = {"labels": "label maps", "lineart": "line art", "image": "photos"}
 
 DEFAULT_SEGMENTER = WEIGHTS_DIR / "facades-seg.safetensors"
 
@@ -23,10 +27,10 @@ def add_parser(sub):
     )
     p.add_argument("--split", default="val", help="train, val or test (default val)")
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
-    p.add_argument("--limit", type=int, default=0, help="score only the first N pairs")
+    p.add_argument("--limit", type=int_in(0, 10**9), default=0, help="score only the first N pairs")
     p.add_argument(
         "--holdout",
-        type=int,
+        type=int_in(0, 10**9),
         default=None,
         help="for a set without the split folder: pairs cut from train as val (default 15, as in training)",
     )
@@ -40,28 +44,53 @@ def add_parser(sub):
     return p
 
 
+def kind_warning(ckpt, data: str) -> str:
+    """One line when the data's input side does not look like what the model was trained on, else ''."""
+    from models.data import guess_input_kind
+
+    declared = ckpt.meta.get("input_kind")
+    if declared not in ("labels", "lineart"):  # 'image' models take anything a camera makes
+        return ""
+    try:
+        found = guess_input_kind(data, ckpt.meta.get("direction", "AtoB"))
+    except DataError:
+        return ""  # no readable images: evaluate says so in its own words
+    if found == declared:
+        return ""
+    return (
+        f"{ckpt.name} was trained on {KIND_WORDS[declared]} but {printable_path(data)} looks like "
+        f"{KIND_WORDS[found]}; its scores will mean little"
+    )
+
+
 def run(args) -> int:
-    if args.limit < 0:
-        raise UsageError("--limit must be >= 0")
+    from models.checkpoint import load_checkpoint
+    from models.inference import pick_device
+
     checkpoint = shipped_checkpoint(args.checkpoint)
     if not Path(checkpoint).is_file():
-        raise UsageError(f"{args.checkpoint}: no such checkpoint file")
+        raise UsageError(f"{printable_path(args.checkpoint)}: no such checkpoint file")
     if not Path(args.data).is_dir():
-        raise UsageError(f"{args.data}: no such data folder")
+        raise UsageError(f"{printable_path(args.data)}: no such data folder")
     seg = args.segmenter
     if seg is None and DEFAULT_SEGMENTER.is_file():
         seg = str(DEFAULT_SEGMENTER)
     elif seg is not None and not Path(seg).is_file():
-        raise UsageError(f"{seg}: no such segmenter file")
+        raise UsageError(f"{printable_path(seg)}: no such segmenter file")
+    device, _ = pick_device(args.device, strict=True)
+    ckpt = load_checkpoint(checkpoint)
+    warning = kind_warning(ckpt, args.data)
+    if warning:
+        print(f"sketchpad: warning: {warning}", file=sys.stderr)
     result = evaluate(
-        checkpoint,
+        ckpt,
         args.data,
         args.split,
         limit=args.limit or None,
         holdout=args.holdout,
         segmenter=seg,
         baseline=args.baseline,
-        device=args.device,
+        device=str(device),
     )
     if args.json:
         print(json.dumps(result))

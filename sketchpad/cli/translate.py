@@ -1,4 +1,8 @@
-"""`sketchpad translate CHECKPOINT INPUT... -o OUT`: drawings in, 8-bit PNG results out."""
+"""`sketchpad translate CHECKPOINT INPUT... -o OUT`: drawings in, 8-bit PNG results out.
+
+Every output is checked before the model loads (a folder that cannot be written, a name that is too long,
+an input that would be overwritten without --overwrite), and drawings of any size up to the loader's pixel
+limit are translated in tiles whose memory the model's width bounds (models.inference)."""
 
 from __future__ import annotations
 
@@ -6,10 +10,10 @@ import sys
 from pathlib import Path
 
 from models.imageio import load_image, save_png
-from models.inference import Translator
+from models.inference import Translator, pick_device
 from sketchpad.paths import shipped_checkpoint
 
-from . import UsageError
+from . import UsageError, check_folder, check_output, is_folder, output_error, printable_path, seed_type
 
 
 def add_parser(sub):
@@ -18,14 +22,19 @@ def add_parser(sub):
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files")
     p.add_argument("-o", "--out", required=True, help="output file (one input) or folder (several)")
     p.add_argument(
+        "--overwrite", action="store_true", help="allow an output to replace its input (refused otherwise)"
+    )
+    p.add_argument(
         "--bn-stats",
         choices=["running", "image"],
         default="running",
         help="batch norm from the training statistics (running) or this image's (image, the reference test script without --eval)",
     )
     p.add_argument("--dropout", choices=["on", "off"], default="off", help="pix2pix's noise at test time")
-    p.add_argument("--seed", type=int, default=None, help="makes a dropout-on result reproducible")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
+    p.add_argument(
+        "--seed", type=seed_type, default=None, help="makes a dropout-on result reproducible (0 to 2**63-1)"
+    )
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
     p.add_argument(
         "--fit",
         choices=["pad", "resize"],
@@ -35,22 +44,35 @@ def add_parser(sub):
     return p
 
 
+def _outputs(args, inputs: list[Path]) -> list[Path]:
+    """Where each input's result goes, every one checked before any work."""
+    out = Path(args.out)
+    several = len(inputs) > 1 or is_folder(out) or args.out.endswith(("/", "\\"))
+    if not several:
+        if out.suffix.lower() != ".png":
+            raise UsageError(
+                f"{printable_path(out)}: the output of one input is a .png file (or give a folder ending in /)"
+            )
+        return [check_output(out, inputs=inputs, overwrite=args.overwrite)]
+    names = [p.stem for p in inputs]
+    if len(set(names)) != len(names):
+        raise UsageError("two inputs share a file name; their results would overwrite each other")
+    if out.exists() and not is_folder(out):
+        raise UsageError(f"{printable_path(out)}: is a file; several results need a folder")
+    check_folder(out)
+    return [check_output(out / f"{p.stem}.png", inputs=inputs, overwrite=args.overwrite) for p in inputs]
+
+
 def run(args) -> int:
     inputs = [Path(p) for p in args.inputs]
-    out = Path(args.out)
-    several = len(inputs) > 1 or out.is_dir() or args.out.endswith(("/", "\\"))
-    if not several and out.suffix.lower() != ".png":
-        raise UsageError(f"{out}: the output of one input is a .png file (or give a folder ending in /)")
     for p in inputs:  # fail before any work on a missing file
         if not p.is_file():
-            raise UsageError(f"{p}: no such input file")
-    if several:
-        names = [p.stem for p in inputs]
-        if len(set(names)) != len(names):
-            raise UsageError("two inputs share a file name; their results would overwrite each other")
+            raise UsageError(f"{printable_path(p)}: no such input file")
+    dests = _outputs(args, inputs)
+    device, _ = pick_device(args.device, strict=True)  # a device asked for by name must exist
     t = Translator(
         shipped_checkpoint(args.checkpoint),
-        device=args.device,
+        device=str(device),
         bn_stats=args.bn_stats,
         dropout=args.dropout == "on",
         seed=args.seed,
@@ -59,9 +81,11 @@ def run(args) -> int:
     if t.device_note:
         print(f"sketchpad: {t.device_note}", file=sys.stderr)
     channels = t.config.input_nc
-    for p in inputs:
+    for p, dest in zip(inputs, dests, strict=True):
         y = t(load_image(p, channels=channels))
-        dest = out / f"{p.stem}.png" if several else out
-        save_png(dest, y)
+        try:
+            save_png(dest, y)
+        except OSError as e:
+            raise output_error(e, dest) from None
         print(dest)
     return 0

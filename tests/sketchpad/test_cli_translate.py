@@ -20,7 +20,7 @@ def sketchpad(*args, cwd=None):
         [sys.executable, "-m", "sketchpad", *map(str, args)],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,
         cwd=cwd,
     )
 
