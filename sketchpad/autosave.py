@@ -44,7 +44,7 @@ def pid_alive(pid: int) -> bool:
         return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError, ValueError):  # gone, or no pid at all
         return False
     except OSError:
         return True  # exists, owned by someone else
@@ -60,15 +60,26 @@ class Recovered:
 
     @property
     def saved_at(self) -> float:
-        return float(self.meta.get("time", self.png.stat().st_mtime if self.png.exists() else 0))
+        """When it was written: the notes' time, else the file's; 0 when neither is usable."""
+        t = self.meta.get("time")
+        if isinstance(t, int | float) and not isinstance(t, bool) and 0 <= t < 1e11:
+            return float(t)
+        try:
+            return self.png.stat().st_mtime
+        except OSError:
+            return 0.0
 
     def image(self) -> np.ndarray:
         return load_image(self.png)
 
     def describe(self) -> str:
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(self.saved_at))
-        name = self.meta.get("document") or "an unsaved drawing"
-        return f"{Path(name).name if self.meta.get('document') else name} from {when}"
+        try:
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(self.saved_at))
+        except (OverflowError, OSError, ValueError):
+            when = "an unknown time"
+        doc = self.meta.get("document")
+        name = Path(doc).name if isinstance(doc, str) and doc and "\x00" not in doc else ""
+        return f"{name or 'an unsaved drawing'} from {when}"
 
 
 class AutosaveStore:
@@ -101,13 +112,17 @@ class AutosaveStore:
     def orphans(self) -> list[Recovered]:
         """Autosaves of sessions that are no longer running, newest first."""
         found = []
-        for png in self.dir.glob("session-*.png"):
+        try:
+            pngs = list(self.dir.glob("session-*.png"))
+        except OSError:
+            return []
+        for png in pngs:
             try:
                 pid = int(png.stem.split("-", 1)[1])
             except ValueError:
                 continue
-            if pid == self.pid or pid_alive(pid):
-                continue
+            if pid == self.pid or not png.is_file() or pid_alive(pid):
+                continue  # a folder or a device under an autosave's name is no drawing
             meta_path = png.with_suffix(".json")
             try:
                 meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
@@ -186,7 +201,8 @@ class Autosaver(QObject):
             self._writing = None
 
     def save_now(self) -> Path | None:
-        """Write the drawing now, synchronously; an unmodified drawing (saved, or undone to clean) removes the file."""
+        """Write the drawing now, synchronously; an unmodified drawing (saved, or undone to clean) removes
+        the file."""
         self._timer.stop()
         self.wait()
         if not self._should_save():

@@ -40,9 +40,12 @@ def _pct(values: list[float]) -> dict:
 
 @contextmanager
 def _scratch_env():
-    """Settings and autosaves into a throwaway folder; no dialogs."""
+    """Autosaves into a throwaway folder, settings in memory (the user's are never read or written); no
+    dialogs."""
+    from sketchpad import settings
+
     old = {k: os.environ.get(k) for k in ("SKETCHPAD_DATA_DIR", "SKETCHPAD_NO_PROMPTS", "QT_QPA_PLATFORM")}
-    with tempfile.TemporaryDirectory(prefix="sketchpad-bench-app-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="sketchpad-bench-app-") as tmp, settings.scratch():
         os.environ["SKETCHPAD_DATA_DIR"] = str(Path(tmp) / "data")
         os.environ["SKETCHPAD_NO_PROMPTS"] = "1"
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")

@@ -322,8 +322,9 @@ class LiveController(QObject):
         self.last_info: dict = {}
 
     # -- configuration
-    def set_model(self, model_id: str, full, live=None) -> None:
-        """Install a model (a full Translator and an optional fast one) and translate the drawing with it."""
+    def set_model(self, model_id: str, full, live=None, *, image: np.ndarray | None = None) -> None:
+        """Install a model (a full Translator and an optional fast one) and translate the drawing with it
+        (`image`, when the drawing changed with the model, else the last one submitted)."""
         old = self.model_id
         self.worker.install(model_id, full, live)
         self.model_id = model_id
@@ -331,7 +332,10 @@ class LiveController(QObject):
         self.scheduler.reset()
         if old and old != model_id and (self._running is None or self._running.model_id != old):
             self.worker.uninstall(old)
-        self._refresh()
+        if image is not None:
+            self.submit(image)
+        else:
+            self._refresh()
 
     def set_options(
         self, *, dropout: bool | None = None, seed: int | None = None, bn_stats: str | None = None

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from models import palette as palettes
+
 Box = tuple[int, int, int, int]
 RGB = tuple[int, int, int]
 Point = tuple[float, float]
@@ -267,3 +269,54 @@ def widget_box(view: View, box: Box, pad: int = 2) -> Box:
     ax, ay = view.to_widget(box[0], box[1])
     bx, by = view.to_widget(box[2], box[3])
     return (int(np.floor(ax)) - pad, int(np.floor(ay)) - pad, int(np.ceil(bx)) + pad, int(np.ceil(by)) + pad)
+
+
+# ---- converting a drawing between kinds ---------------------------------------------------------
+
+
+def label_edges(labels: np.ndarray) -> np.ndarray:
+    """A label map's region outlines as line art: black where a pixel's class differs from its right or
+    lower neighbour's, white paper elsewhere (uint8 (H, W, 3))."""
+    edge = np.zeros(labels.shape[:2], dtype=bool)
+    edge[:, :-1] |= (labels[:, 1:] != labels[:, :-1]).any(axis=2)
+    edge[:-1, :] |= (labels[1:, :] != labels[:-1, :]).any(axis=2)
+    out = np.full(labels.shape[:2] + (3,), 255, dtype=np.uint8)
+    out[edge] = 0
+    return out
+
+
+def lineart_to_labels(lineart: np.ndarray, paper: RGB, ink: RGB) -> np.ndarray:
+    """Line art as a label map: light paper becomes the `paper` class, dark lines the `ink` class."""
+    luma = lineart[..., :3].astype(np.uint16) @ np.array([77, 150, 29], dtype=np.uint16) >> 8
+    out = np.empty(lineart.shape[:2] + (3,), dtype=np.uint8)
+    out[:] = paper
+    out[luma < 128] = ink
+    return out
+
+
+def convert_drawing(
+    image: np.ndarray,
+    src: str,
+    dst: str,
+    *,
+    palette: Sequence[tuple[str, RGB]] = (),
+    blank: RGB = (255, 255, 255),
+) -> np.ndarray:
+    """A drawing of kind `src` ('lineart', 'labels', 'image') as a drawing of kind `dst`: a label map's
+    outlines for line art; line art's dark lines as background-class outlines on the `blank` class for a
+    label map; a photo snapped onto the palette; otherwise the pixels as they are."""
+    image = np.ascontiguousarray(image[..., :3], dtype=np.uint8)
+    if src == dst:
+        return image.copy()
+    if dst == "lineart" and src == "labels":
+        return label_edges(image)
+    if dst == "labels":
+        pal = [(str(n), (int(c[0]), int(c[1]), int(c[2]))) for n, c in palette] or palettes.FACADES
+        if src == "lineart":
+            names = [n for n, _ in pal]
+            ink = pal[names.index("background")][1] if "background" in names else pal[0][1]
+            if ink == tuple(blank):
+                ink = next((c for _, c in pal if c != tuple(blank)), ink)
+            return lineart_to_labels(image, tuple(blank), ink)
+        return palettes.snap(image, pal)
+    return image.copy()

@@ -38,11 +38,12 @@ def _trim() -> None:
 
 
 def _undo_mb(canvas) -> float:
-    """Pixels held by the undo stack."""
-    stack, total = canvas.undo_stack, 0
-    for i in range(stack.count()):
-        cmd = stack.command(i)
-        total += cmd.nbytes() if hasattr(cmd, "nbytes") else 0
+    """Pixels held by the undo histories (one per drawing kind)."""
+    total = 0
+    for stack in canvas.undo_stacks():
+        for i in range(stack.count()):
+            cmd = stack.command(i)
+            total += cmd.nbytes() if hasattr(cmd, "nbytes") else 0
     return total / 2**20
 
 
@@ -91,9 +92,12 @@ class _Exceptions:
 
 @contextmanager
 def _scratch_data_dir(data_dir: str | os.PathLike | None):
-    """The soak's settings, autosaves and opened-model list go to a scratch folder, not the user's."""
+    """The soak's autosaves and runs go to a scratch folder, its settings stay in memory: the user's saved
+    model, folders and recent files are never read or written."""
+    from sketchpad import settings
+
     old = os.environ.get("SKETCHPAD_DATA_DIR")
-    with tempfile.TemporaryDirectory(prefix="sketchpad-soak-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="sketchpad-soak-") as tmp, settings.scratch():
         os.environ["SKETCHPAD_DATA_DIR"] = str(data_dir or tmp)
         try:
             yield Path(tmp)
@@ -308,7 +312,7 @@ def run_soak(
     exceptions (count and first messages), actions done, and whether the issue's targets were met.
 
     `models`: ids/paths to switch between (default: what the window discovers plus three small ones of
-    each input kind). Settings and autosaves go to `data_dir` (default: a scratch folder).
+    each input kind). Autosaves go to `data_dir` (default: a scratch folder); settings stay in memory.
     `progress(elapsed_s, info)` is called about every 10 s. `weights` changes how often each kind of
     action is picked (e.g. {"switch_model": 0} to tell a leak in drawing from one in model loading)."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -380,7 +384,7 @@ def run_soak(
             "actions": sum(driver.counts.values()) - actions_warmup,
             "actions_by_kind": dict(sorted(driver.counts.items())),
             "translations_shown": shown["n"],
-            "undo_steps": window.canvas.undo_stack.count(),
+            "undo_steps": sum(s.count() for s in window.canvas.undo_stacks()),
             "undo_mb_start": round(undo_start, 1),
             "undo_mb_end": round(_undo_mb(window.canvas), 1),
             "models": [Path(m).name if os.sep in m else m for m in driver.models],

@@ -11,8 +11,8 @@ from collections import deque
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -37,7 +37,8 @@ from sketchpad.app import icon
 from sketchpad.autosave import Autosaver, AutosaveStore, Recovered
 from sketchpad.live import LiveController
 from sketchpad.models_list import ModelEntry
-from sketchpad.widgets.canvas import TOOL_SHORTCUTS, TOOLS, Canvas
+from sketchpad.widgets.canvas import KIND_NAMES, KINDS, TOOL_SHORTCUTS, TOOLS, Canvas
+from sketchpad.widgets.elided_label import ElidedLabel
 from sketchpad.widgets.message_bar import MessageBar
 from sketchpad.widgets.model_picker import ModelPicker
 from sketchpad.widgets.palette_bar import PaletteBar
@@ -57,8 +58,35 @@ TOOL_LABELS = {
 DEVICES = [("Auto", "auto"), ("CPU", "cpu"), ("CUDA", "cuda"), ("MPS", "mps")]
 BN_MODES = [("Running stats", "running"), ("This image's stats", "image")]
 DEFAULT_SIZE = (256, 256)
+PANE_MIN = 256  # the drawing and the result each get at least this many pixels, the training dock open
+LARGEST_DEFAULT = (1400, 860)  # the default window on a large screen
+STATUS_NAME_MAX = 260  # the status bar's model name elides beyond this width
 FPS_WINDOW_S = 2.0
 DROPOUT_TIP = "pix2pix's noise at test time: on gives varied results (set by the seed), off is deterministic"
+
+
+def default_window_size(available: tuple[int, int]) -> tuple[int, int]:
+    """The window's first size on a screen whose free area is `available` (w, h): room for the drawing,
+    the result and the training dock side by side (a 1366x768 screen gives 1342x688), capped on large
+    screens, and never larger than the screen (less its frame)."""
+    aw, ah = available
+    w = min(LARGEST_DEFAULT[0], aw - 24)
+    h = min(LARGEST_DEFAULT[1], ah - 40)
+    return max(min(640, aw), w), max(min(480, ah), h)
+
+
+def _available_screen() -> tuple[int, int]:
+    screen = QGuiApplication.primaryScreen()
+    if screen is None:
+        return (1366, 728)
+    g = screen.availableGeometry()
+    return (g.width(), g.height())
+
+
+def _saved_device() -> str:
+    """The device the user last chose; anything else in the settings file means 'auto'."""
+    name = settings.get_str("device", "auto")
+    return name if name in {v for _, v in DEVICES} else "auto"
 
 
 def _pane(title: QLabel, body: QWidget) -> QWidget:
@@ -92,16 +120,20 @@ class MainWindow(DocumentActions, QMainWindow):
         super().__init__(parent)
         # Dialogs that block (save changes?) are off in tests and scripts.
         self.prompts = os.environ.get("SKETCHPAD_NO_PROMPTS", "") != "1" if prompts is None else prompts
-        self.device_name = device or settings.get("device", "auto")
+        self.device_name = device or _saved_device()
         # "auto": ONNX Runtime on the CPU / CUDA graphs on a GPU where they fit (models.fast), else PyTorch.
         self.backend = backend or os.environ.get("SKETCHPAD_BACKEND", "auto")
         self.document: Path | None = None
+        self.suggested_name: str | None = None  # the name Save proposes for an unsaved drawing
+        self.example: Path | None = None  # the example the drawing started from, while unsaved
+        self._kept_documents: dict[str, tuple] = {}  # per drawing kind put away: (document, name, example)
+        self._swapping_kind = False
         self.errors: list[str] = []  # every message shown, newest last (tests and scripts read it)
         self.model_entry: ModelEntry | None = None
         self.checkpoint_meta: dict = {}
-        self._opened: list[str] = [p for p in settings.get("models/opened", []) or [] if Path(p).is_file()]
-        if isinstance(self._opened, str):
-            self._opened = [self._opened]
+        self._opened: list[str] = [
+            p for p in settings.get_list("models/opened") if settings.exists(p, file=True)
+        ]
         self._shown_times: deque[float] = deque(maxlen=240)
         self._fps_timer = QTimer(self)  # the rate decays to nothing once results stop
         self._fps_timer.setInterval(500)
@@ -113,7 +145,7 @@ class MainWindow(DocumentActions, QMainWindow):
         self.setWindowTitle("Sketchpad")
         self.setWindowIcon(icon("app"))
         self.setAcceptDrops(True)
-        self.resize(1100, 650)
+        self.resize(*default_window_size(_available_screen()))
 
         self.canvas = Canvas(DEFAULT_SIZE)
         self.result_view = ResultView()
@@ -137,18 +169,17 @@ class MainWindow(DocumentActions, QMainWindow):
         self.entries: list[ModelEntry] = []
         self.refresh_models()
         if model is None:
-            model = settings.get("model", None)
+            model = settings.get_str("model", None)
             try:  # a remembered model that is gone is no error: use the default instead
                 models_list.resolve(model, self.entries)
             except SketchpadError:
                 model = None
         if not self.load_model(model) and not self.load_model(None):  # asked for, default, built-in
             self.load_model(models_list.BUILTIN_ID)
-        self.canvas.new_drawing(DEFAULT_SIZE)
+        if self.canvas.is_pristine():
+            self._open_first_drawing()
         self._update_title()
-        geometry = settings.get("window/geometry", None)
-        if geometry is not None:
-            self.restoreGeometry(geometry)
+        self._restore_geometry()
         self.recovered: Recovered | None = None
         self._offer_restore(restore)
         if not self.statusBar().currentMessage():
@@ -167,8 +198,8 @@ class MainWindow(DocumentActions, QMainWindow):
         outer.addWidget(self.palette_bar)
         panes = QHBoxLayout()
         panes.setSpacing(10)
-        self.drawing_title = QLabel("Drawing")
-        self.result_title = QLabel("Translation")
+        self.drawing_title = ElidedLabel("Drawing")
+        self.result_title = ElidedLabel("Translation")  # a run's long name elides, never widens the pane
         for t in (self.drawing_title, self.result_title):
             f = t.font()
             f.setBold(True)
@@ -216,15 +247,24 @@ class MainWindow(DocumentActions, QMainWindow):
         self.act_open_ckpt = self._act("Open &checkpoint…", self._open_checkpoint_dialog, "Ctrl+Shift+M")
         self.act_quit = self._act("&Quit", self.close, K.Quit)
 
-        self.act_undo = self.canvas.undo_stack.createUndoAction(self, "&Undo")
+        self.act_undo = self.canvas.undo_group.createUndoAction(self, "&Undo")
         self.act_undo.setShortcut(K.Undo)
         self.act_undo.setIcon(icon("undo"))
-        self.act_redo = self.canvas.undo_stack.createRedoAction(self, "&Redo")
+        self.act_redo = self.canvas.undo_group.createRedoAction(self, "&Redo")
         self.act_redo.setShortcuts([QKeySequence(K.Redo), QKeySequence("Ctrl+Y")])
         self.act_redo.setIcon(icon("redo"))
         self.addAction(self.act_undo)
         self.addAction(self.act_redo)
         self.act_clear = self._act("C&lear drawing", self.canvas.clear, "Ctrl+Backspace")
+        self.convert_actions: dict[str, QAction] = {}
+        for kind in KINDS:  # shown under a model of another kind while a drawing of `kind` is kept
+            a = self._act(
+                f"Convert {KIND_NAMES[kind]} drawing",
+                lambda _=False, k=kind: self.convert_drawing_from(k),
+                tip=f"Replace this drawing by your {KIND_NAMES[kind]} drawing, converted (one undo step)",
+            )
+            a.setVisible(False)
+            self.convert_actions[kind] = a
 
         self.act_zoom_in = self._act("Zoom &in", lambda: self.canvas.zoom_in(), K.ZoomIn)
         self.act_zoom_out = self._act("Zoom &out", lambda: self.canvas.zoom_out(), K.ZoomOut)
@@ -351,6 +391,7 @@ class MainWindow(DocumentActions, QMainWindow):
         e.addActions([self.act_undo, self.act_redo])
         e.addSeparator()
         e.addAction(self.act_clear)
+        e.addActions(list(self.convert_actions.values()))
         e.addSeparator()
         e.addActions(list(self.tool_actions.values()))
         v = mb.addMenu("&View")
@@ -395,7 +436,7 @@ class MainWindow(DocumentActions, QMainWindow):
 
     def _build_statusbar(self) -> None:
         sb = self.statusBar()
-        self.status_model = QLabel()
+        self.status_model = ElidedLabel(max_width=STATUS_NAME_MAX)
         self.status_device = QLabel()
         self.status_tier = QLabel("—")
         self.status_ms = QLabel("— ms")
@@ -421,7 +462,7 @@ class MainWindow(DocumentActions, QMainWindow):
         c.tool_changed.connect(self._on_tool_changed)
         c.brush_size_changed.connect(self._on_brush_size_changed)
         c.color_changed.connect(self.palette_bar.set_current)
-        c.undo_stack.cleanChanged.connect(lambda _clean: self._update_title())
+        c.undo_group.cleanChanged.connect(lambda _clean: self._update_title())
         self.palette_bar.color_selected.connect(c.set_color)
         self.size_box.valueChanged.connect(c.set_brush_size)
         self.underlay_slider.valueChanged.connect(lambda v: c.set_underlay_opacity(v / 100))
@@ -476,8 +517,13 @@ class MainWindow(DocumentActions, QMainWindow):
         self.model_entry = entry
         self.checkpoint_meta = dict(ckpt.meta)
         self._show_dropout_support(any(isinstance(m, nn.Dropout) for m in ckpt.net.modules()))
-        self._apply_kind(ckpt.input_kind, ckpt.palette)
-        self.live.set_model(entry.id, full, live)
+        # The drawing may change with the model: it is translated once, by the new model.
+        self._swapping_kind = True
+        try:
+            self._apply_kind(ckpt.input_kind, ckpt.palette)
+        finally:
+            self._swapping_kind = False
+        self.live.set_model(entry.id, full, live, image=self.canvas.image_array())
         if entry.id not in {e.id for e in self.entries}:
             self.entries.append(entry)
         self.model_picker.set_entries(self.entries, entry.id)
@@ -485,7 +531,7 @@ class MainWindow(DocumentActions, QMainWindow):
         if not entry.is_builtin:
             settings.put("model", entry.id if entry.source != "shipped" else entry.path.stem)
         self.status_model.setText(f"Model: {entry.label}")
-        self.status_model.setToolTip(str(entry.path or ckpt.meta.get("description", "")))
+        self.status_model.set_extra_tip(str(entry.path or ckpt.meta.get("description", "")))
         dev = str(full.device)
         self.status_device.setText(f"Device: {dev}" + (" (fallback)" if full.device_note else ""))
         self.result_title.setText(f"Translation — {entry.label}")
@@ -497,13 +543,43 @@ class MainWindow(DocumentActions, QMainWindow):
         return True
 
     def _apply_kind(self, kind: str, palette) -> None:
+        """The drawing follows the model's kind: each kind keeps its own drawing (and undo), which comes
+        back on switching back; a kind seen for the first time opens the model's example."""
         if kind == "labels" and not palette:
             palette = FACADES
-        self.canvas.set_kind(kind, palette if kind == "labels" else None)
+        old = self.canvas.kind()
+        if kind != old:
+            self._kept_documents[old] = (self.document, self.suggested_name, self.example)
+        kept = self.canvas.set_kind(kind, palette if kind == "labels" else None)
+        if kind != old:
+            back = self._kept_documents.pop(kind, None)
+            back = back if kept else None
+            self.document, self.suggested_name, self.example = back or (None, None, None)
+            if not kept:
+                self._open_first_drawing()
         self.palette_bar.set_palette(palette if kind == "labels" else None)
         if kind == "labels":  # for line art, set_current would file black under "recent colours"
             self.palette_bar.set_current(self.canvas.color())
+        self._update_convert_actions()
         self._update_drawing_title()
+        self._update_title()
+
+    def _update_convert_actions(self) -> None:
+        here = KIND_NAMES[self.canvas.kind()]
+        kept = self.canvas.kept_kinds()
+        for kind, a in self.convert_actions.items():
+            a.setText(f"Convert {KIND_NAMES[kind]} drawing to {here}")
+            a.setVisible(kind in kept)
+
+    def convert_drawing_from(self, kind: str) -> bool:
+        """Edit > Convert: this kind's drawing replaced by the kept drawing of `kind`, converted (undoable)."""
+        if not self.canvas.convert_from(kind):
+            self.show_error(f"There is no {KIND_NAMES.get(kind, kind)} drawing to convert.")
+            return False
+        self.statusBar().showMessage(
+            f"Converted the {KIND_NAMES[kind]} drawing; Undo brings this one back", 5000
+        )
+        return True
 
     def set_device(self, name: str) -> bool:
         """auto / cpu / cuda / mps; an unavailable device falls back to the CPU with a note."""
@@ -549,7 +625,8 @@ class MainWindow(DocumentActions, QMainWindow):
     # ------------------------------------------------------------------ live results
 
     def _on_canvas_changed(self) -> None:
-        self.live.submit(self.canvas.image_array())
+        if not self._swapping_kind:  # load_model submits the swapped-in drawing with the new model
+            self.live.submit(self.canvas.image_array())
         self.autosaver.schedule()
         self._update_drawing_title()
 
@@ -625,7 +702,39 @@ class MainWindow(DocumentActions, QMainWindow):
             self.training_panel.message.connect(lambda m: self.statusBar().showMessage(m, 5000))
         self.training_dock.show()
         self.training_dock.raise_()
+        self._fit_training_dock()
         return self.training_panel
+
+    # ------------------------------------------------------------------ layout
+
+    def _central_min_width(self) -> int:
+        """The central area's width with the drawing and the result at PANE_MIN each."""
+        lay = self.centralWidget().layout()
+        m = lay.contentsMargins()
+        return 2 * PANE_MIN + m.left() + m.right() + 10 + 4  # pane spacing, a little slack
+
+    def _fit_training_dock(self) -> None:
+        """Open the dock as wide as it likes while the drawing and the result keep PANE_MIN each; grow the
+        window (within the screen) when it cannot."""
+        dock = getattr(self, "training_dock", None)
+        if dock is None or dock.isFloating() or self.isMaximized() or self.isFullScreen():
+            return
+        dock_min = max(dock.minimumSizeHint().width(), dock.widget().minimumSizeHint().width())
+        need = self._central_min_width() + dock_min + 8  # the dock's splitter handle
+        if self.width() < need:
+            screen_w = _available_screen()[0]
+            self.resize(min(need, max(self.width(), screen_w - 24)), self.height())
+        room = self.width() - self._central_min_width() - 8
+        want = dock.widget().sizeHint().width()
+        self.resizeDocks([dock], [max(dock_min, min(want, room))], Qt.Orientation.Horizontal)
+
+    def _restore_geometry(self) -> None:
+        """The window's last geometry, when the settings hold a usable one."""
+        g = settings.get("window/geometry", None)
+        if isinstance(g, bytes | bytearray):
+            g = QByteArray(bytes(g))
+        if isinstance(g, QByteArray) and not g.isEmpty():
+            self.restoreGeometry(g)  # Qt checks the bytes; nonsense is ignored
 
     # ------------------------------------------------------------------ messages, title
 
@@ -656,7 +765,12 @@ class MainWindow(DocumentActions, QMainWindow):
     def _update_title(self) -> None:
         if self._closing_clean:
             return  # the undo stack may already be gone
-        name = self.document.name if self.document else "Untitled"
+        if self.document:
+            name = self.document.name
+        elif self.example is not None:
+            name = f"{self.example.name} (example)"
+        else:
+            name = "Untitled"
         self.setWindowTitle(f"{name}{'*' if self.canvas.is_modified() else ''} — Sketchpad")
 
     def shortcuts_text(self) -> str:
@@ -691,7 +805,10 @@ class MainWindow(DocumentActions, QMainWindow):
         }
 
     def _offer_restore(self, mode: str) -> None:
-        found = self.autosaver.store.orphans()
+        try:
+            found = self.autosaver.store.orphans()
+        except OSError:  # an unreadable autosave folder: nothing to offer, the app starts
+            found = []
         self.recovered = found[0] if found else None
         if self.recovered is None or mode == "no":
             return
@@ -710,16 +827,19 @@ class MainWindow(DocumentActions, QMainWindow):
             return False
         try:
             a = rec.image()
-        except ImageError as e:
+        except (ImageError, OSError, ValueError) as e:
             self.show_error(f"Could not restore the autosave: {e}")
             return False
         model = rec.meta.get("model")
-        if model and (self.model_entry is None or model != self.model_entry.id):
+        if isinstance(model, str) and model and (self.model_entry is None or model != self.model_entry.id):
             self.load_model(model)  # best effort: a message if it is gone, the drawing comes back anyway
+        kind = rec.meta.get("kind")
+        if kind in KINDS and kind != self.canvas.kind():  # its model is gone: keep the drawing's own kind
+            self._apply_kind(kind, self.canvas.label_palette() or None)
         self.canvas.set_image_array(a, undoable=True)
         self.canvas.fit_to_window()
         doc = rec.meta.get("document")
-        self.document = Path(doc) if doc else None
+        self._set_origin(Path(doc) if isinstance(doc, str) and doc and "\x00" not in doc else None)
         AutosaveStore.discard(rec)
         self.recovered = None
         self.message_bar.hide()
@@ -773,7 +893,7 @@ class MainWindow(DocumentActions, QMainWindow):
         if getattr(self, "training_panel", None) is not None:
             self.training_panel.shutdown()  # the trainer saves a checkpoint; the run stays resumable
         try:
-            self.canvas.undo_stack.cleanChanged.disconnect()
+            self.canvas.undo_group.cleanChanged.disconnect()
         except (RuntimeError, TypeError):
             pass
         self.live.shutdown()

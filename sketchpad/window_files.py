@@ -27,10 +27,26 @@ class DocumentActions:
     # ------------------------------------------------------------------ files
 
     def _dir(self, key: str) -> str:
-        return settings.get(f"dirs/{key}", str(Path.home()))
+        """Where a file dialog of this kind opens: where the last one of its kind was, else the open
+        drawing's folder, else wherever the user last opened or saved anything, else home."""
+        candidates = [settings.get_str(f"dirs/{key}", None)]
+        if self.document is not None:
+            candidates.append(str(self.document.parent))
+        candidates.append(settings.get_str("dirs/last", None))
+        for d in candidates:
+            if d and settings.exists(d) and Path(d).is_dir():
+                return d
+        return str(Path.home())
 
-    def _remember_dir(self, key: str, path: str) -> None:
-        settings.put(f"dirs/{key}", str(Path(path).parent))
+    def _remember_dir(self, key: str, path: str | os.PathLike) -> None:
+        folder = str(Path(path).resolve().parent)
+        settings.put(f"dirs/{key}", folder)
+        settings.put("dirs/last", folder)
+
+    def _set_origin(self, document: Path | None, suggested: str | None = None, example: Path | None = None):
+        """What the drawing is: a saved document, or unsaved with a name to propose (and the example it
+        came from)."""
+        self.document, self.suggested_name, self.example = document, suggested, example
 
     def _image_filter(self) -> str:
         return "Images (" + " ".join(f"*{s}" for s in IMAGE_SUFFIXES) + ")"
@@ -39,7 +55,7 @@ class DocumentActions:
         if not self._maybe_save():
             return False
         self.canvas.new_drawing(self.canvas.image_size())
-        self.document = None
+        self._set_origin(None)
         self._update_title()
         return True
 
@@ -53,15 +69,17 @@ class DocumentActions:
             return False
         self.canvas.set_image_array(a, undoable=False)
         self.canvas.fit_to_window()
-        self.document = Path(path).resolve()
+        self._set_origin(Path(path).resolve())
         self.canvas.set_clean()
         settings.add_recent(path)
+        self._remember_dir("drawings", path)
         self._update_recent_menu()
         self._update_title()
         return True
 
-    def import_image(self, path: str | os.PathLike) -> bool:
-        """Any image as the drawing, as one undo step; the document stays unsaved."""
+    def import_image(self, path: str | os.PathLike, *, example: bool = False) -> bool:
+        """Any image as the drawing, as one undo step; the drawing is unsaved, and Save proposes the
+        image's own name."""
         try:
             a = load_image(path)
         except ImageError as e:
@@ -69,9 +87,38 @@ class DocumentActions:
             return False
         self.canvas.set_image_array(a, undoable=True)
         self.canvas.fit_to_window()
-        self.document = None
+        path = Path(path)
+        self._set_origin(None, path.stem + ".png", path if example else None)
+        if not example:
+            self._remember_dir("images", path)
         self._update_title()
         return True
+
+    def open_example(self, path: str | os.PathLike) -> bool:
+        """An example drawing as a fresh, unmodified drawing (no undo step; closing does not ask), saved
+        under its own name."""
+        path = Path(path)
+        try:
+            a = load_image(path)
+        except ImageError as e:
+            self.show_error(f"Could not open the example: {e}")
+            return False
+        self.canvas.set_image_array(a, undoable=False)
+        self.canvas.fit_to_window()
+        self._set_origin(None, path.stem + ".png", path)
+        self._update_title()
+        return True
+
+    def _open_first_drawing(self) -> bool:
+        """A model's first drawing: its task's first example, so its translation shows at once; a model
+        with no examples keeps the blank drawing (a plain wall for label maps)."""
+        e = self.model_entry
+        folder = paths.RESOURCES_DIR / "examples" / e.task if e is not None and e.task else None
+        try:
+            files = sorted(folder.glob("*.png")) if folder is not None and folder.is_dir() else []
+        except OSError:
+            files = []
+        return bool(files) and self.open_example(files[0])
 
     def set_underlay(self, path: str | os.PathLike | None, opacity: float | None = None) -> bool:
         try:
@@ -95,9 +142,10 @@ class DocumentActions:
         except (OSError, ValueError) as e:
             self.show_error(f"Could not save {path.name}: {e}")
             return False
-        self.document = path.resolve()
+        self._set_origin(path.resolve())
         self.canvas.set_clean()
         settings.add_recent(path)
+        self._remember_dir("drawings", path)
         self._update_recent_menu()
         self._update_title()
         self.statusBar().showMessage(f"Saved {path}", 5000)
@@ -108,12 +156,20 @@ class DocumentActions:
 
     def save_as(self) -> bool:
         path, _ = QFileDialog.getSaveFileName(
-            self, "Save drawing", str(Path(self._dir("drawings")) / "drawing.png"), "PNG (*.png)"
+            self, "Save drawing", str(Path(self._dir("drawings")) / self._drawing_name()), "PNG (*.png)"
         )
         if not path:
             return False
-        self._remember_dir("drawings", path)
         return self.save_drawing(path)
+
+    def _drawing_name(self) -> str:
+        """The file name Save proposes: the document's, an example's or imported image's, or drawing.png."""
+        if self.document is not None:
+            return self.document.name
+        return self.suggested_name or "drawing.png"
+
+    def _result_name(self, suffix: str) -> str:
+        return Path(self._drawing_name()).stem + f"-{suffix}.png"
 
     def export_result(self, path: str | os.PathLike) -> bool:
         r = self.current_result()
@@ -125,6 +181,7 @@ class DocumentActions:
         except (OSError, ValueError) as e:
             self.show_error(f"Could not export: {e}")
             return False
+        self._remember_dir("results", path)
         self.statusBar().showMessage(f"Exported {path}", 5000)
         return True
 
@@ -145,6 +202,7 @@ class DocumentActions:
         except (OSError, ValueError) as e:
             self.show_error(f"Could not save the pair: {e}")
             return False
+        self._remember_dir("results", path)
         self.statusBar().showMessage(f"Saved {path}", 5000)
         return True
 
@@ -163,7 +221,6 @@ class DocumentActions:
             self, "Open drawing", self._dir("drawings"), self._image_filter()
         )
         if path:
-            self._remember_dir("drawings", path)
             self.open_drawing(path)
 
     def _import_image_dialog(self) -> None:
@@ -171,7 +228,6 @@ class DocumentActions:
             self, "Open image as drawing", self._dir("images"), self._image_filter()
         )
         if path:
-            self._remember_dir("images", path)
             self.import_image(path)
 
     def _underlay_dialog(self) -> None:
@@ -184,18 +240,22 @@ class DocumentActions:
 
     def _export_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(
-            self, "Export result", str(Path(self._dir("results")) / "result.png"), "PNG (*.png)"
+            self,
+            "Export result",
+            str(Path(self._dir("results")) / self._result_name("result")),
+            "PNG (*.png)",
         )
         if path:
-            self._remember_dir("results", path)
             self.export_result(path)
 
     def _pair_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(
-            self, "Save drawing + result", str(Path(self._dir("results")) / "pair.png"), "PNG (*.png)"
+            self,
+            "Save drawing + result",
+            str(Path(self._dir("results")) / self._result_name("pair")),
+            "PNG (*.png)",
         )
         if path:
-            self._remember_dir("results", path)
             self.save_pair(path)
 
     def _open_checkpoint_dialog(self) -> None:
@@ -222,7 +282,7 @@ class DocumentActions:
             self.show_error("No example drawings for this model.")
             return None
         path = random.choice(files)
-        if self.import_image(path):
+        if self.import_image(path, example=True):
             return path
         return None
 

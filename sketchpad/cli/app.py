@@ -1,7 +1,8 @@
 """`sketchpad app`: open the drawing window (also what `sketchpad` with no arguments does).
 
 `sketchpad app --open FILE --screenshot OUT.png` is scriptable: it loads the drawing, waits for its
-full-quality translation, saves a picture of the whole window and exits (offscreen works)."""
+full-quality translation, saves a picture of the whole window and exits (offscreen works). A screenshot
+run starts as a first launch does and never reads or writes the user's settings or recent files."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from models.imageio import open_image
 from . import UsageError
 
 SCREENSHOT_TIMEOUT_S = 120
+SCREENSHOT_SCREEN = (1366, 768 - 40)  # a 1366x768 laptop screen less a panel: what screenshots show
 
 
 def add_parser(sub):
@@ -32,7 +34,12 @@ def add_parser(sub):
     p.add_argument(
         "--restore", action="store_true", help="restore a crashed session's drawing without asking"
     )
-    p.add_argument("--size", default="1100x650", help="window size WxH (default 1100x650)")
+    p.add_argument(
+        "--size",
+        default=None,
+        help="window size WxH (default: fits the screen; a screenshot: the default on a 1366x768 screen)",
+    )
+    p.add_argument("--training-panel", action="store_true", help="open with the training panel shown")
     p.add_argument("--theme", choices=["system", "dark", "light"], default="system")
     return p
 
@@ -48,7 +55,7 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def run(args) -> int:
-    size = _size(args.size)
+    size = _size(args.size) if args.size else None
     if args.open:  # fail before any window opens: one line, exit 2
         open_image(args.open)
     if args.model:
@@ -78,22 +85,29 @@ def run(args) -> int:
         from sketchpad.system_libs import import_problem
 
         raise UsageError(import_problem(e) or f"Qt cannot start: {e}") from None
-    from sketchpad.window import MainWindow
+    from sketchpad import settings
+    from sketchpad.window import MainWindow, default_window_size
 
+    if args.screenshot:
+        settings.use_scratch()  # the user's saved model, folders and recent files stay as they are
     app = make_app(theme=args.theme)
-    win = MainWindow(
-        args.model, device=args.device, backend=args.backend, restore="yes" if args.restore else "ask"
-    )
+    restore = "yes" if args.restore else ("no" if args.screenshot else "ask")
+    win = MainWindow(args.model, device=args.device, backend=args.backend, restore=restore)
     install_excepthook(win.show_error)
     if args.model and win.errors:  # the file exists but does not load: the window says why
         if args.screenshot:
             win.shutdown(clean=True)
             raise CheckpointError(win.errors[-1])
         print(f"sketchpad: {win.errors[-1]}", file=sys.stderr)
-    win.resize(*size)
+    if size is None and app.platformName() == "offscreen":  # no real screen: the common laptop's
+        size = default_window_size(SCREENSHOT_SCREEN)
+    if size is not None:
+        win.resize(*size)
     if args.open and not win.open_drawing(args.open):
         raise ImageError(win.errors[-1] if win.errors else f"{args.open}: cannot open")
     win.show()
+    if args.training_panel:
+        win.show_training_panel()
     if not args.screenshot:
         _handle_signals(app, win)
         return app.exec()

@@ -8,6 +8,8 @@ only palette colours. The canvas emits intent and change signals and never calls
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import (
@@ -22,6 +24,7 @@ from PySide6.QtGui import (
     QPolygonF,
     QTabletEvent,
     QTransform,
+    QUndoGroup,
     QUndoStack,
     QWheelEvent,
 )
@@ -36,6 +39,8 @@ from sketchpad.undo import ImageCommand, PatchCommand
 Palette = list[tuple[str, tuple[int, int, int]]]
 
 KINDS = ("lineart", "labels", "image")
+KIND_NAMES = {"lineart": "line art", "labels": "label map", "image": "image"}
+BLANK_CLASSES = ("facade", "background")  # a label map starts as a plain wall, which reads as a wall
 TOOLS = ("pen", "brush", "eraser", "fill", "rect", "polygon", "eyedropper")
 # Single-key tool shortcuts (Krita/Photoshop habits); the window may turn these into QActions.
 TOOL_SHORTCUTS = {
@@ -59,6 +64,16 @@ _STROKE_TOOLS = ("pen", "brush", "eraser")
 def _rgb(c) -> RGB:
     r, g, b = (int(v) for v in c)
     return (r, g, b)
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """A drawing kind's drawing while another kind is shown."""
+
+    image: np.ndarray
+    undo_stack: QUndoStack
+    palette: Palette
+    color: RGB
 
 
 def _wrap(img: np.ndarray) -> QImage:
@@ -86,7 +101,11 @@ class Canvas(QWidget):
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.setAttribute(Qt.WidgetAttribute.WA_TabletTracking)
         self.setMinimumSize(64, 64)
+        # One undo history per drawing kind; the group's undo/redo actions follow the current one.
+        self.undo_group = QUndoGroup(self)
         self.undo_stack = QUndoStack(self)
+        self._activate(self.undo_stack)
+        self._kept: dict[str, _Kept] = {}  # the other kinds' drawings
         self._kind = "lineart"
         self._palette: Palette = []
         self._tool = "pen"
@@ -121,11 +140,14 @@ class Canvas(QWidget):
         """The label classes ([] unless kind is 'labels')."""
         return list(self._palette)
 
-    def set_kind(self, kind: str, palette: Palette | None = None) -> None:
+    def set_kind(self, kind: str, palette: Palette | None = None) -> bool:
         """Switch between 'lineart' (dark on white), 'labels' (palette classes) and 'image'.
 
-        A blank, never-edited drawing is replaced by the new kind's blank; an edited drawing is kept
-        (snapped onto the palette, as one undo step, when switching to labels)."""
+        Each kind keeps its own drawing and undo history: switching away keeps the drawing, switching back
+        brings it back; a kind seen for the first time starts blank. Nothing is converted across kinds
+        (`convert_from` does that, when asked). Within 'labels', a new palette snaps an edited drawing as
+        one undo step. Returns True when a drawing of this kind is shown (kept or brought back), False
+        when it starts blank."""
         if kind not in KINDS:
             raise ValueError(f"unknown drawing kind {kind!r}; expected one of {', '.join(KINDS)}")
         if kind == "labels":
@@ -133,31 +155,104 @@ class Canvas(QWidget):
             new_palette = [(str(n), _rgb(c)) for n, c in palette]
         else:
             new_palette = []
-        same = (kind, new_palette) == (self._kind, self._palette)
-        old_blank = self._blank_color()
-        was_blank = self.undo_stack.count() == 0 and bool(np.all(self._img == old_blank))
-        self._kind, self._palette = kind, new_palette
         self._cancel_shapes()
+        if kind != self._kind:
+            return self._swap_kind(kind, new_palette)
+        if new_palette != self._palette:
+            was_blank = self.is_pristine()
+            self._palette = new_palette
+            self._refit_palette(was_blank)
+            self._set_color(self._default_color())
+        self.update()
+        return True
+
+    def _swap_kind(self, kind: str, palette: Palette) -> bool:
+        """Put this kind's drawing away and bring `kind`'s back (or start it blank)."""
+        old = _Kept(self._img, self.undo_stack, self._palette, self._color)
+        if self.is_pristine():
+            self._drop_stack(self.undo_stack)  # nothing worth keeping: a blank, never-edited drawing
+        else:
+            self._kept[self._kind] = old
+        kept = self._kept.pop(kind, None)
+        self._kind, self._palette = kind, palette
+        if kept is None:
+            self._activate(QUndoStack(self))
+            self._put_image(np.full_like(self._img, self._blank_color()))
+            self._set_color(self._default_color())
+        else:
+            self._activate(kept.undo_stack)
+            self._put_image(kept.image)
+            if kept.palette != palette:
+                self._refit_palette(False)
+            self._set_color(kept.color)
+        self.update()
+        return kept is not None
+
+    def _refit_palette(self, was_blank: bool) -> None:
+        """The label palette changed: a blank drawing becomes the new blank, an edited one is snapped."""
         if was_blank:
             if not np.all(self._img == self._blank_color()):
                 self._put_image(np.full_like(self._img, self._blank_color()))
-        elif kind == "labels" and not raster.only_colors(self._img, self._palette_colors()):
+        elif self._kind == "labels" and not raster.only_colors(self._img, self._palette_colors()):
             self.undo_stack.push(
                 ImageCommand(
                     self, self._img.copy(), palettes.snap(self._img, self._palette), "Snap to palette"
                 )
             )
-        if same:
-            pass  # a model swap with the same drawing kind keeps the user's colour
-        elif kind == "labels":
-            names = [n for n, _ in self._palette]
-            default = self._palette[1 if len(self._palette) > 1 else 0][1]
-            if "facade" in names:
-                default = self._palette[names.index("facade")][1]
-            self._set_color(default)
-        else:
-            self._set_color(BLACK)
-        self.update()
+
+    def _default_color(self) -> RGB:
+        """What a kind paints with at first: black ink; for labels a class that shows on the blank (a
+        window on the facade wall)."""
+        if self._kind != "labels" or not self._palette:
+            return BLACK
+        names = [n for n, _ in self._palette]
+        blank = self._blank_color()
+        for name in ("window", "facade"):
+            if name in names and self._palette[names.index(name)][1] != blank:
+                return self._palette[names.index(name)][1]
+        return next((c for _, c in self._palette if c != blank), self._palette[0][1])
+
+    def is_pristine(self) -> bool:
+        """A blank drawing that was never edited (nothing to keep)."""
+        return self.undo_stack.count() == 0 and bool(np.all(self._img == self._blank_color()))
+
+    def _activate(self, stack: QUndoStack) -> None:
+        self.undo_stack = stack
+        self.undo_group.addStack(stack)  # a stack already in the group stays as it is
+        self.undo_group.setActiveStack(stack)
+
+    def _drop_stack(self, stack: QUndoStack) -> None:
+        self.undo_group.removeStack(stack)
+        stack.clear()
+        stack.deleteLater()
+
+    def kept_kinds(self) -> list[str]:
+        """The other kinds whose drawings are kept (switching to one brings its drawing back)."""
+        return list(self._kept)
+
+    def kept_image(self, kind: str) -> np.ndarray | None:
+        """A copy of the kept drawing of another kind, or None."""
+        k = self._kept.get(kind)
+        return None if k is None else k.image.copy()
+
+    def undo_stacks(self) -> list[QUndoStack]:
+        """Every kind's undo history, the current one first."""
+        return [self.undo_stack, *(k.undo_stack for k in self._kept.values())]
+
+    def convert_from(self, kind: str) -> bool:
+        """Replace this drawing by the kept drawing of `kind`, converted to this kind, as one undo step
+        (label map -> its region outlines as line art; line art -> dark lines as background-class outlines
+        on the blank class; anything else snapped or kept as it is). False when no such drawing is kept."""
+        kept = self._kept.get(kind)
+        if kept is None or kind == self._kind:
+            return False
+        self._cancel_shapes()
+        a = raster.convert_drawing(
+            kept.image, kind, self._kind, palette=self._palette, blank=self._blank_color()
+        )
+        text = f"Convert {KIND_NAMES[kind]} to {KIND_NAMES[self._kind]}"
+        self.undo_stack.push(ImageCommand(self, self._img.copy(), a, text))
+        return True
 
     def tool(self) -> str:
         return self._tool
@@ -201,13 +296,17 @@ class Canvas(QWidget):
             self._update_cursor_area()
 
     def background_color(self) -> RGB:
-        """What the eraser paints: white, or the label palette's background class."""
+        """What a new drawing, Clear and the eraser paint: white paper, or the label map's wall (the
+        'facade' class; else 'background'; else the first class)."""
         return self._blank_color()
 
     def _blank_color(self) -> RGB:
         if self._kind == "labels" and self._palette:
             names = [n for n, _ in self._palette]
-            return self._palette[names.index("background") if "background" in names else 0][1]
+            for name in BLANK_CLASSES:
+                if name in names:
+                    return self._palette[names.index(name)][1]
+            return self._palette[0][1]
         return WHITE
 
     def _palette_colors(self) -> np.ndarray:

@@ -161,3 +161,52 @@ def test_void_qt_calls_do_not_abort_the_interpreter():
     bare = subprocess.run([sys.executable, "-c", loop], capture_output=True, text=True, timeout=120)
     if bare.returncode != 0:  # the bug is present here: the guard is what kept the first one alive
         assert "_dealloc" in bare.stderr, bare.stderr[-500:]
+
+
+def test_the_app_starts_whatever_settings_recent_files_and_autosaves_hold(qtbot, tmp_path):
+    """Issue 13, class 3: a damaged settings file, recent files that are gone or not files, and autosaves
+    that are folders, garbage or carry nonsense notes: the window starts, lists what is good, and a
+    restore that cannot read its file is one message while the drawing stays."""
+    from sketchpad import paths
+    from sketchpad.autosave import AutosaveStore
+    from sketchpad.window import MainWindow, _saved_device
+
+    good = save_png(tmp_path / "good.png", np.full((32, 32, 3), 200, np.uint8))
+    (tmp_path / "folder.png").mkdir()
+    ini = paths.data_dir() / "settings.ini"
+    ini.write_text(
+        "[General]\n"
+        "model=@Variant(\\0\\0\\0\\x7f\\0\\0\\0\\x14)\n"
+        "device=1, 2, 3\n"
+        "[window]\n"
+        "geometry=@ByteArray(not a geometry)\n"
+        "[recent]\n"
+        f"drawings={good}, /no/such/file.png, {'x' * 5000}, {tmp_path / 'folder.png'}\n"
+        "[models]\n"
+        f"opened={tmp_path / 'folder.png'}, 7\n"
+        "[dirs]\n"
+        "last=/no/such/folder\n"
+    )
+    auto = paths.autosave_dir()
+    (auto / "session-5.png").mkdir()  # a folder under an autosave's name
+    (auto / "session-abc.png").write_bytes(b"x")  # no pid in its name
+    (auto / f"session-{10**30}.png").write_bytes(b"x")  # a pid no system has
+    bad = AutosaveStore(pid=4_194_997)
+    bad.png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 20)
+    bad.meta_path.write_text(json.dumps({"time": "yesterday", "document": 7, "model": ["x"], "kind": 3}))
+
+    w = MainWindow(device="cpu", prompts=False)
+    qtbot.addWidget(w)
+    try:
+        assert w.model_entry is not None
+        assert _saved_device() == "auto"  # "1, 2, 3" is no device
+        recent = [a.toolTip() for a in w.recent_menu.actions()]
+        assert recent == [str(good)]  # gone, absurd and folder entries are skipped
+        assert w.recovered is not None and not w.message_bar.isHidden()  # offered, described, no crash
+        drawing = w.canvas.image_array()
+        assert w.restore_autosave() is False
+        assert "autosave" in _last_error(w)
+        assert np.array_equal(w.canvas.image_array(), drawing)
+        assert w._dir("drawings") == str(Path.home())  # past the remembered folder that is gone
+    finally:
+        w.shutdown()

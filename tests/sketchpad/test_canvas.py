@@ -158,7 +158,7 @@ def test_eraser_paints_white(qtbot, canvas):
 def test_label_painting_keeps_only_palette_colours(qtbot, canvas):
     canvas.set_kind("labels", FACADES)
     pal = colors(FACADES)
-    assert (canvas.image_array() == FACADES[0][1]).all()  # a new label map is all background
+    assert (canvas.image_array() == FACADES[1][1]).all()  # a new label map is a plain facade wall
     rng = np.random.default_rng(3)
     tools = ["brush", "pen", "rect", "polygon", "fill", "eraser"]
     for i in range(30):
@@ -191,23 +191,86 @@ def test_opened_label_images_are_snapped(canvas):
     assert (out[:8] == (0, 0, 170)).all() and (out[8:] == (255, 255, 0)).all()
 
 
-def test_eraser_paints_the_background_class(qtbot, canvas):
+def test_a_label_map_starts_as_a_wall_that_the_eraser_and_clear_paint_back(qtbot, canvas):
     canvas.set_kind("labels", FACADES)
+    wall = FACADES[1][1]
+    assert canvas.background_color() == wall and canvas.color() == FACADES[2][1]  # paints windows first
     canvas.set_tool("fill")
     canvas.set_color((255, 0, 0))
     click(qtbot, canvas, 5, 5)
     assert (canvas.image_array() == (255, 0, 0)).all()
     canvas.set_tool("eraser")
     drag(qtbot, canvas, [(10, 20), (40, 20)])
-    assert (canvas.image_array()[20, 15:35] == (0, 0, 170)).all()
+    assert (canvas.image_array()[20, 15:35] == wall).all()
+    canvas.clear()
+    assert (canvas.image_array() == wall).all()
 
 
-def test_switching_an_edited_lineart_drawing_to_labels_snaps_it_undoably(qtbot, canvas):
+def test_each_kind_keeps_its_own_drawing_and_undo(qtbot, canvas):
+    canvas.set_tool("brush")
     drag(qtbot, canvas, [(5, 5), (50, 40)])
-    canvas.set_kind("labels")
-    assert raster.only_colors(canvas.image_array(), colors(FACADES))
+    sketch, sketch_steps = canvas.image_array(), canvas.undo_stack.count()
+    assert canvas.set_kind("labels", FACADES) is False  # first time: a new label map, nothing converted
+    assert canvas.kind() == "labels" and (canvas.image_array() == FACADES[1][1]).all()
+    assert not canvas.is_modified() and canvas.undo_stack.count() == 0
+    canvas.set_tool("rect")
+    drag(qtbot, canvas, [(10, 10), (30, 30)])
+    labels = canvas.image_array()
+    canvas.undo_stack.undo()  # the label map's own history: back to the wall, never to the sketch
+    assert canvas.kind() == "labels" and (canvas.image_array() == FACADES[1][1]).all()
+    canvas.undo_stack.redo()
+    assert canvas.kept_kinds() == ["lineart"]
+    assert canvas.set_kind("lineart") is True  # the sketch comes back, with its history
+    assert np.array_equal(canvas.image_array(), sketch) and canvas.undo_stack.count() == sketch_steps
+    assert canvas.color() == (0, 0, 0)
     canvas.undo_stack.undo()
-    assert (canvas.image_array() == 255).any()
+    assert (canvas.image_array() == 255).all()
+    canvas.undo_stack.redo()
+    assert canvas.set_kind("labels", FACADES) is True
+    assert np.array_equal(canvas.image_array(), labels)
+    assert canvas.undo_group.activeStack() is canvas.undo_stack and len(canvas.undo_stacks()) == 2
+
+
+def test_a_blank_untouched_drawing_is_not_kept(canvas):
+    canvas.set_kind("labels", FACADES)
+    assert canvas.kept_kinds() == []
+    canvas.set_kind("lineart")
+    assert canvas.kept_kinds() == [] and (canvas.image_array() == 255).all()
+
+
+def test_convert_from_another_kind_is_one_undo_step(qtbot, canvas):
+    canvas.set_kind("labels", FACADES)
+    canvas.set_tool("rect")
+    canvas.set_color(FACADES[2][1])
+    drag(qtbot, canvas, [(10.5, 10.5), (30.5, 30.5)])
+    labels = canvas.image_array()
+    canvas.set_kind("lineart")
+    assert canvas.convert_from("lineart") is False and canvas.convert_from("image") is False
+    assert canvas.convert_from("labels")
+    lines = canvas.image_array()
+    assert set(np.unique(lines)) == {0, 255}
+    assert (lines[9, 12:29] == 0).all() and (lines[20, 20] == 255).all()  # the window's outline
+    assert canvas.kind() == "lineart" and canvas.undo_stack.undoText() == "Convert label map to line art"
+    canvas.undo_stack.undo()
+    assert (canvas.image_array() == 255).all()
+    canvas.undo_stack.redo()
+    canvas.set_kind("labels", FACADES)
+    assert np.array_equal(canvas.image_array(), labels)  # converting never changed the label map
+    assert canvas.convert_from("lineart")
+    back = canvas.image_array()
+    assert raster.only_colors(back, colors(FACADES))
+    assert (back[20, 20] == FACADES[1][1]).all() and (back[9, 20] == FACADES[0][1]).all()
+
+
+def test_a_new_palette_of_the_same_kind_snaps_an_edited_label_map_undoably(qtbot, canvas):
+    canvas.set_kind("labels", FACADES)
+    canvas.set_tool("rect")
+    drag(qtbot, canvas, [(10, 10), (30, 30)])
+    other = [("sky", (10, 10, 10)), ("facade", (200, 200, 200)), ("window", (0, 90, 250))]
+    canvas.set_kind("labels", other)
+    assert raster.only_colors(canvas.image_array(), colors(other))
+    canvas.undo_stack.undo()
+    assert raster.only_colors(canvas.image_array(), colors(FACADES))
 
 
 # ---- shapes, fill, eyedropper ------------------------------------------------------------------
@@ -408,7 +471,7 @@ def test_underlay_is_shown_but_never_part_of_the_drawing(qtbot, canvas):
     assert set(np.unique(canvas.image_array())) <= {0, 255}
     canvas.set_kind("labels", FACADES)
     canvas.new_drawing((64, 48))
-    assert (canvas.image_array() == FACADES[0][1]).all()
+    assert (canvas.image_array() == FACADES[1][1]).all()
     canvas.set_underlay(None)
     assert not canvas.has_underlay()
 

@@ -30,8 +30,8 @@ def tiny(path):
     return save_checkpoint(path, net, {"name": path.stem, "input_kind": "lineart"})
 
 
-def sketchpad(*args, timeout=120):
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+def sketchpad(*args, timeout=120, env=None):
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "sketchpad", *map(str, args)],
         cwd=REPO,
@@ -52,9 +52,9 @@ def test_screenshot_of_a_translated_drawing(tmp_path):
     out = tmp_path / "shot.png"
     r = sketchpad("app", "--open", src, "--model", ckpt, "--screenshot", out, "--device", "cpu")
     assert r.returncode == 0, r.stderr
-    im = Image.open(out)
-    assert im.size == (1100, 650)
-    assert len(np.unique(np.asarray(im.convert("L")))) > 20  # a real window, not a blank image
+    with Image.open(out) as im:
+        assert im.size == (1342, 688)  # the default window on a 1366x768 screen
+        assert len(np.unique(np.asarray(im.convert("L")))) > 20  # a real window, not a blank image
 
 
 def test_a_bad_open_file_is_one_line_and_exit_2(tmp_path, capsys):
@@ -86,3 +86,36 @@ def test_restore_flag_restores_a_crashed_sessions_drawing(tmp_path):
     assert r.returncode == 0, r.stderr
     assert not store.png.exists()  # restored, so no longer offered
     assert not list(paths.autosave_dir().glob("session-*.png"))  # and the clean exit left nothing
+
+
+@pytest.mark.slow
+def test_a_screenshot_run_leaves_the_users_settings_byte_identical(tmp_path):
+    """A scripted run starts as a first launch does and never writes the saved model, the folders or the
+    recent files, though it loads a model and opens a drawing (each of which a user's run remembers)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    ckpt = tiny(tmp_path / "m.safetensors")
+    src = save_png(tmp_path / "d.png", np.full((64, 64, 3), 255, np.uint8))
+    mine = tmp_path / "mine.png"
+    mine.write_bytes(src.read_bytes())
+    ini = data / "settings.ini"
+    ini.write_text(f"[General]\nmodel=shoes\ndevice=cpu\n\n[recent]\ndrawings={mine}\n")
+    before = ini.read_bytes()
+    env = {"SKETCHPAD_DATA_DIR": str(data)}
+    r = sketchpad(
+        "app", "--open", src, "--model", ckpt, "--screenshot", tmp_path / "s.png", "--device", "cpu", env=env
+    )
+    assert r.returncode == 0, r.stderr
+    assert ini.read_bytes() == before
+    assert {p.name for p in data.iterdir()} <= {"autosave", "runs", "settings.ini"}  # no other file written
+    assert not list((data / "autosave").iterdir())
+
+
+@pytest.mark.slow
+def test_a_screenshot_with_the_training_panel_shows_the_dock(tmp_path):
+    ckpt = tiny(tmp_path / "m.safetensors")
+    out = tmp_path / "dock.png"
+    r = sketchpad("app", "--model", ckpt, "--training-panel", "--screenshot", out, "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    with Image.open(out) as im:
+        assert im.size == (1342, 688)

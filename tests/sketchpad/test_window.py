@@ -15,7 +15,7 @@ from models.checkpoint import save_checkpoint
 from models.generator import GeneratorConfig, build_generator
 from models.imageio import load_image
 from models.inference import Translator
-from models.palette import FACADES, colors, snap
+from models.palette import FACADES, colors
 from sketchpad import models_list, paths
 from sketchpad.live import digest
 
@@ -159,7 +159,7 @@ def test_undo_redo_round_trip_through_the_window(qtbot, window):
     wait_full(qtbot, w)
 
 
-def test_switching_models_keeps_the_drawing(qtbot, window, models):
+def test_switching_models_of_one_kind_keeps_the_drawing(qtbot, window, models):
     w = window
     w.canvas.set_tool("brush")
     drag(qtbot, w.canvas, [(30, 30), (200, 120)])
@@ -168,12 +168,54 @@ def test_switching_models_keeps_the_drawing(qtbot, window, models):
     assert np.array_equal(w.canvas.image_array(), drawing)
     wait_full(qtbot, w)
     assert np.array_equal(w.current_result(), Translator(models["lineart2"], device="cpu")(drawing))
-    # Another kind: the drawing stays, snapped onto the label palette.
+
+
+def test_one_drawing_per_kind_each_with_its_undo(qtbot, window, models):
+    w = window
+    w.canvas.set_tool("brush")
+    drag(qtbot, w.canvas, [(30, 30), (200, 120)])
+    sketch = w.canvas.image_array()
     assert w.load_model(str(models["labels"]))
-    assert w.canvas.kind() == "labels"
-    assert np.array_equal(w.canvas.image_array(), snap(drawing, FACADES))
+    # The sketch is put away, not snapped onto the palette: a label map of its own starts (a plain wall).
+    assert w.canvas.kind() == "labels" and (w.canvas.image_array() == FACADES[1][1]).all()
+    assert w.drawing_title.text().startswith("Drawing — label map")
     assert w.palette_bar.palette_colors() == FACADES
     assert w.model_picker.current_id() == w.model_entry.id
+    wait_full(qtbot, w)
+    assert np.array_equal(
+        w.current_result(), Translator(models["labels"], device="cpu")(w.canvas.image_array())
+    )
+    w.canvas.set_tool("rect")
+    drag(qtbot, w.canvas, [(40, 40), (120, 100)])
+    labels = w.canvas.image_array()
+    w.act_undo.trigger()  # the label map's own history: the sketch never comes back through undo
+    assert w.canvas.kind() == "labels" and w.drawing_title.text().startswith("Drawing — label map")
+    assert (w.canvas.image_array() == FACADES[1][1]).all()
+    w.act_redo.trigger()
+    assert w.convert_actions["lineart"].isVisible()  # a line-art drawing is kept
+    assert w.convert_actions["lineart"].text() == "Convert line art drawing to label map"
+    assert not w.convert_actions["labels"].isVisible()
+
+    assert w.load_model(str(models["lineart"]))  # back: the sketch and its undo history return
+    assert w.canvas.kind() == "lineart" and np.array_equal(w.canvas.image_array(), sketch)
+    assert w.drawing_title.text().startswith("Drawing — line art")
+    wait_full(qtbot, w)
+    assert np.array_equal(w.current_result(), Translator(models["lineart"], device="cpu")(sketch))
+    w.act_undo.trigger()
+    assert (w.canvas.image_array() == 255).all()
+    w.act_redo.trigger()
+    assert np.array_equal(w.canvas.image_array(), sketch)
+
+    # Converting is a command: the label map's outlines replace the sketch, as one undo step.
+    assert w.convert_actions["labels"].text() == "Convert label map drawing to line art"
+    w.convert_actions["labels"].trigger()
+    lines = w.canvas.image_array()
+    assert set(np.unique(lines)) == {0, 255} and not np.array_equal(lines, sketch)
+    assert w.canvas.kind() == "lineart" and w.drawing_title.text().startswith("Drawing — line art")
+    w.act_undo.trigger()
+    assert np.array_equal(w.canvas.image_array(), sketch)
+    assert w.load_model(str(models["labels"]))
+    assert np.array_equal(w.canvas.image_array(), labels)  # converting never touched the label map
     wait_full(qtbot, w)
 
 
@@ -277,6 +319,9 @@ def test_without_weights_the_builtin_untrained_model_is_used(qtbot, tmp_path, mo
         assert w.model_entry.id == models_list.BUILTIN_ID
         assert "untrained" in w.status_model.text()
         assert w.canvas.kind() == "labels"
+        # Its task is facades: it opens on the first facade example, unsaved and unmodified.
+        assert w.example == sorted((paths.RESOURCES_DIR / "examples" / "facades").glob("*.png"))[0]
+        assert not w.canvas.is_modified() and "(example)" in w.windowTitle()
     finally:
         w.shutdown()
 
