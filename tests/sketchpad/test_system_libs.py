@@ -98,3 +98,10 @@ def test_sketchpad_app_under_x11_names_what_is_missing_or_gets_past_the_check():
         assert all(name in lines[0] for name in missing)
     else:
         assert "Qt's X11 platform plugin cannot load" not in r.stderr
+
+
+def test_the_readme_names_every_debian_package_the_check_knows():
+    text = (REPO / "README.md").read_text()
+    start = text.index("sudo apt-get install python3-venv")
+    command = text[start : text.index("```", start)].replace("\\\n", " ").split()
+    assert set(system_libs.DEBIAN_PACKAGES) <= set(command), set(system_libs.DEBIAN_PACKAGES) - set(command)
