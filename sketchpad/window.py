@@ -873,7 +873,7 @@ class MainWindow(DocumentActions, QMainWindow):
         return r == QMessageBox.StandardButton.Discard
 
     def closeEvent(self, event) -> None:
-        if not self._maybe_save():
+        if not self._maybe_save() or not self._maybe_save_kept():
             event.ignore()
             return
         panel = getattr(self, "training_panel", None)

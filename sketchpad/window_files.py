@@ -10,11 +10,12 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from models.errors import ImageError
 from models.imageio import IMAGE_SUFFIXES, load_image, save_png
 from sketchpad import models_list, paths, settings
+from sketchpad.widgets.canvas import KIND_NAMES
 from sketchpad.widgets.result_view import to_qimage
 
 EXAMPLES_FOR_KIND = {"labels": ("facades",), "lineart": ("faces", "shoes"), "image": ("shoes", "faces")}
@@ -149,6 +150,56 @@ class DocumentActions:
         self._update_recent_menu()
         self._update_title()
         self.statusBar().showMessage(f"Saved {path}", 5000)
+        return True
+
+    def _maybe_save_kept(self) -> bool:
+        """On quit, each drawing put away with its kind (another kind's model is shown) that has unsaved
+        changes is offered for saving too; False when the user cancels."""
+        if not self.prompts:
+            return True
+        B = QMessageBox.StandardButton
+        for kind in self.canvas.kept_kinds():
+            if not self.canvas.kept_is_modified(kind):
+                continue
+            r = QMessageBox.question(
+                self,
+                "Unsaved drawing",
+                f"Your {KIND_NAMES[kind]} drawing (put away while a {KIND_NAMES[self.canvas.kind()]} model "
+                "is in use) has unsaved changes. Save it?",
+                B.Save | B.Discard | B.Cancel,
+                B.Save,
+            )
+            if r == B.Cancel or (r == B.Save and not self.save_kept(kind)):
+                return False
+        return True
+
+    def save_kept(self, kind: str, path: str | os.PathLike | None = None) -> bool:
+        """Save the drawing kept for `kind` (to `path`, its own file, or a file the user picks)."""
+        image = self.canvas.kept_image(kind)
+        if image is None:
+            return False
+        doc, name, _ = self._kept_documents.get(kind) or (None, None, None)
+        if path is None and doc is None:
+            path, _ = QFileDialog.getSaveFileName(
+                self,
+                f"Save the {KIND_NAMES[kind]} drawing",
+                str(Path(self._dir("drawings")) / (name or "drawing.png")),
+                "PNG (*.png)",
+            )
+            if not path:
+                return False
+        path = Path(path or doc)
+        if path.suffix.lower() != ".png":
+            path = path.with_suffix(".png")
+        try:
+            save_png(path, image)
+        except (OSError, ValueError) as e:
+            self.show_error(f"Could not save {path.name}: {e}")
+            return False
+        self.canvas.set_kept_clean(kind)
+        self._kept_documents[kind] = (path.resolve(), None, None)
+        settings.add_recent(path)
+        self._remember_dir("drawings", path)
         return True
 
     def save(self) -> bool:

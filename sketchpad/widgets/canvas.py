@@ -235,6 +235,17 @@ class Canvas(QWidget):
         k = self._kept.get(kind)
         return None if k is None else k.image.copy()
 
+    def kept_is_modified(self, kind: str) -> bool:
+        """Whether the kept drawing of `kind` has changes since it was last saved or opened."""
+        k = self._kept.get(kind)
+        return k is not None and not k.undo_stack.isClean()
+
+    def set_kept_clean(self, kind: str) -> None:
+        """The kept drawing of `kind` was saved."""
+        k = self._kept.get(kind)
+        if k is not None:
+            k.undo_stack.setClean()
+
     def undo_stacks(self) -> list[QUndoStack]:
         """Every kind's undo history, the current one first."""
         return [self.undo_stack, *(k.undo_stack for k in self._kept.values())]

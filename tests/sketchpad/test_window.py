@@ -424,3 +424,27 @@ def test_a_model_without_dropout_disables_the_dropout_controls(qtbot, window, tm
     assert not w.dropout_box.isEnabled() and not w.dropout_box.isChecked()
     assert not w.act_variations.isEnabled()
     assert w.live.dropout is False
+
+
+def test_quitting_offers_to_save_the_other_kinds_drawing_too(qtbot, models, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+    from sketchpad.window import MainWindow
+
+    w = MainWindow(str(models["lineart"]), device="cpu", backend="torch", prompts=True, restore="no")
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    w.canvas.set_tool("brush")
+    drag(qtbot, w.canvas, [(30, 30), (200, 120)])
+    sketch = w.canvas.image_array()
+    assert w.load_model(str(models["labels"]))  # the sketch is put away, unsaved
+    asked = []
+    answer = QMessageBox.StandardButton.Cancel
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or answer)
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "sketch.png"), ""))
+    assert not w.close()  # cancelled: nothing is lost
+    assert len(asked) == 1 and "line art drawing" in asked[0]  # the untouched label map asks nothing
+    answer = QMessageBox.StandardButton.Save
+    assert w.close()
+    assert np.array_equal(load_image(tmp_path / "sketch.png"), sketch)
