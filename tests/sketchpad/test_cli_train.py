@@ -160,11 +160,13 @@ def test_json_mode_reports_errors_as_an_event(tmp_path):
 
 def test_data_check(tmp_path, capsys):
     data = make_pairs(tmp_path / "d", n=3)
+    assert main(["data", "check", str(data)]) == 0  # clean
+    capsys.readouterr()
     (data / "train" / "broken.jpg").write_bytes(b"\xff\xd8junk")
-    assert main(["data", "check", str(data)]) == 0
+    assert main(["data", "check", str(data)]) == 1  # problems found: non-zero (issue 13, class 8)
     out = capsys.readouterr().out
     assert "aligned" in out and "train: AB 4" in out and "unreadable" in out and "broken.jpg" in out
-    assert main(["data", "check", str(data), "--json"]) == 0
+    assert main(["data", "check", str(data), "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["format"] == "aligned" and report["usable"] and len(report["unreadable"]) == 1
     (tmp_path / "empty").mkdir()

@@ -90,7 +90,7 @@ class _Run:
 def _check_run_folder(run: Path) -> int:
     """Every file loads; returns the iteration of the resume state (0 if none yet)."""
     hidden = [p.name for p in run.rglob(".*")]
-    assert all(n.endswith(".tmp") for n in hidden), hidden  # only atomic_write's temporaries
+    assert all(n.endswith(".tmp") or n == ".lock" for n in hidden), hidden  # temporaries, the lock
     opts = json.loads((run / "options.json").read_text())
     assert opts["model"] == "pix2pix"
     log = (run / "metrics.jsonl").read_bytes().decode()
