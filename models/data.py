@@ -178,7 +178,8 @@ class DataReport:
 
     root: str
     format: str = ""
-    counts: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> side -> images
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> side -> image files on disk
+    usable_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # ... that training reads
     sizes: dict[str, int] = field(default_factory=dict)  # "WxH" -> images
     modes: dict[str, int] = field(default_factory=dict)  # "L" / "RGB" -> images (after decoding)
     unreadable: list[dict[str, str]] = field(default_factory=list)  # {"path", "reason"}
@@ -187,7 +188,7 @@ class DataReport:
 
     @property
     def usable(self) -> bool:
-        return not self.error and any(n for sides in self.counts.values() for n in sides.values())
+        return not self.error and any(n for sides in self.usable_counts.values() for n in sides.values())
 
     @property
     def problems(self) -> list[str]:
@@ -201,7 +202,11 @@ class DataReport:
         if self.error:
             lines.append(f"  error: {self.error}")
         for split, sides in self.counts.items():
-            lines.append(f"  {split}: " + ", ".join(f"{side} {n}" for side, n in sides.items()))
+            line = f"  {split}: " + ", ".join(f"{side} {n}" for side, n in sides.items())
+            usable = self.usable_counts.get(split, sides)
+            if usable != sides:
+                line += " (usable: " + ", ".join(f"{side} {n}" for side, n in usable.items()) + ")"
+            lines.append(line)
         if self.sizes:
             common = sorted(self.sizes.items(), key=lambda kv: -kv[1])
             lines.append("  sizes: " + ", ".join(f"{k} x{n}" for k, n in common[:8]))
@@ -251,20 +256,32 @@ def check_dataset(root: str | os.PathLike, *, holdout: int = 0) -> DataReport:
             files["A"], files["B"] = listing.a, listing.b
         if not any(files.values()) and not listing.unmatched:
             continue
-        report.counts[split] = {side: len(v) for side, v in files.items()}
+        # every image file of the split on disk, matched or not, readable or not
+        on_disk = {side: len(v) for side, v in files.items()}
+        for p in listing.unmatched:
+            on_disk[p.parent.name] = on_disk.get(p.parent.name, 0) + 1
+        report.counts[split] = on_disk
         report.unmatched += [str(p) for p in listing.unmatched]
         paths = [p for side in files.values() for p in side]
+        bad: set[Path] = set()
         # Decoding releases the GIL: a few threads make a large set's check several times faster.
         with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
             for p, result in zip(paths, pool.map(_probe, paths), strict=True):
                 if isinstance(result, str):
                     report.unreadable.append({"path": str(p), "reason": result})
+                    bad.add(p)
                     continue
                 (w, h), mode = result
                 sizes[f"{w}x{h}"] += 1
                 modes[mode] += 1
                 if report.format == "aligned" and w < 2:
                     report.unreadable.append({"path": str(p), "reason": "too narrow to hold an A|B pair"})
+                    bad.add(p)
+        if report.format == "paired":  # a pair is usable when both its files are
+            n = sum(1 for p, q in listing.pairs if p not in bad and q not in bad)
+            report.usable_counts[split] = {side: n for side in files}
+        else:
+            report.usable_counts[split] = {side: sum(p not in bad for p in v) for side, v in files.items()}
     report.sizes, report.modes = dict(sizes), dict(modes)
     if not report.counts:
         report.error = f"{root}: no images found in any split"

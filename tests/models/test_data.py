@@ -3,6 +3,8 @@ and the check reports every unreadable and unmatched file."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -171,7 +173,8 @@ def test_check_lists_unreadable_and_unmatched(tmp_path):
     _img(root / "train" / "B" / "orphan.png")
     report = check_dataset(root)
     assert report.format == "paired" and report.usable
-    assert report.counts["train"] == {"A": 3, "B": 3}
+    assert report.counts["train"] == {"A": 3, "B": 4}  # every image file on disk, orphan included
+    assert report.usable_counts["train"] == {"A": 2, "B": 2}  # the pairs training reads
     assert {u["path"] for u in report.unreadable} == {
         str(root / "train" / "A" / "broken.png"),
         str(root / "train" / "B" / "broken.png"),
@@ -232,3 +235,28 @@ def test_sixteen_bit_and_exif_rotated_images(tmp_path):
     assert deep_t.shape == (3, 32, 32) and deep_t.min() == -1 and deep_t.max() == 1
     assert rot_t.shape == (3, 32, 16)  # upright: taller than wide
     assert rot_t[:, :16].mean() > 0.5 and rot_t[:, 16:].mean() < -0.5  # the white half is now on top
+
+
+def test_check_counts_match_the_files_on_disk(tmp_path):
+    """Counts are what `ls` shows (every image file, readable or not, matched or not); usable counts are
+    what training reads; the problems list the difference, file by file."""
+    root = tmp_path / "set"
+    for split in ("train", "val"):
+        for s in ("a", "b", "c"):
+            _img(root / split / "A" / f"{s}.png")
+            _img(root / split / "B" / f"{s}.png")
+    (root / "train" / "A" / "cut.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)  # corrupt, matched
+    _img(root / "train" / "B" / "cut.png")
+    _img(root / "train" / "A" / "lonely.png")  # unmatched
+    (root / "train" / "B" / "notes.txt").write_text("not an image")  # not counted: not an image file
+    (root / "val" / "B" / "junk.jpg").write_bytes(b"junk")  # corrupt and unmatched
+    report = check_dataset(root)
+    for split in ("train", "val"):
+        for side in ("A", "B"):
+            on_disk = [p for p in (root / split / side).iterdir() if p.suffix in (".png", ".jpg")]
+            assert report.counts[split][side] == len(on_disk), (split, side)
+    assert report.usable_counts == {"train": {"A": 3, "B": 3}, "val": {"A": 3, "B": 3}}
+    assert sorted(Path(p).name for p in report.problems) == ["cut.png", "junk.jpg", "lonely.png"]
+    text = report.text()
+    assert "train: A 5, B 4 (usable: A 3, B 3)" in text and "problems: 3" in text
+    assert report.to_dict()["usable_counts"]["train"] == {"A": 3, "B": 3}

@@ -207,3 +207,20 @@ def test_val_strip_rows_are_input_outputs_target(facades_like, labels_ckpt, tmp_
     p = val_strip([labels_ckpt, labels_ckpt], facades_like, tmp_path / "strip.png", n=2, tile=16)
     with Image.open(p) as im:
         assert im.size == (16 * 4, 16 * 2)
+
+
+def test_cli_warns_once_when_the_data_is_of_another_kind(facades_like, labels_ckpt, tmp_path, capsys):
+    import torch
+
+    torch.manual_seed(0)
+    net = build_generator(GeneratorConfig(ngf=4, num_downs=5))
+    meta = {"name": "sketcher", "input_kind": "lineart", "direction": "BtoA"}
+    lineart = save_checkpoint(tmp_path / "sketcher.safetensors", net, meta)
+    assert cli(["eval", str(lineart), "--data", str(facades_like), "--json"]) == 0
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sketchpad: warning: sketcher was trained on line art")
+    assert "looks like label maps" in lines[0]
+    assert json.loads(captured.out)["n"] == 3  # the scores still come, on stdout
+    assert cli(["eval", str(labels_ckpt), "--data", str(facades_like), "--json"]) == 0
+    assert capsys.readouterr().err == ""  # the right kind: no warning
