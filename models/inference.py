@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .checkpoint import Checkpoint, load_checkpoint, printable
-from .errors import SketchpadError
+from .errors import ImageError, SketchpadError
 from .imageio import to_pixels
 
 BN_STATS = ("running", "image")
@@ -150,6 +150,9 @@ def unfit(y: torch.Tensor, orig: tuple[int, int], fit: str) -> torch.Tensor:
 # ---------------------------------------------------------------- large images: tiles
 
 TILE_BYTES = 512 * 2**20  # activations one tile may take; a larger image is translated in tiles
+# A net that normalises by the image's own statistics (instance norm, bn_stats="image") cannot be tiled
+# without changing its result (each tile would get its own statistics): it runs whole, up to this much.
+WHOLE_BYTES = 1024 * 2**20
 OVERLAP = 256  # pixels neighbouring tiles share (at least; a multiple of what the net accepts)
 
 
@@ -196,6 +199,15 @@ def blend_weights(starts: list[int], tile: int) -> list[np.ndarray]:
     return out
 
 
+def per_image_statistics(net: nn.Module) -> bool:
+    """Whether `net`, in its current modes, normalises by each input's own statistics (instance norm
+    without running statistics, or batch norm from the batch): then its tiles would not match."""
+    return any(
+        isinstance(m, nn.modules.batchnorm._NormBase) and (m.training or not m.track_running_stats)
+        for m in net.modules()
+    )
+
+
 def _reflect_index(idx: np.ndarray, n: int) -> np.ndarray:
     """Indices outside 0..n-1 mirrored as F.pad(mode='reflect') does (the edge pixel not repeated)."""
     idx = np.abs(idx)
@@ -223,7 +235,10 @@ class Translator:
     one runs in overlapping tiles (`tile_plan`: the side whose activations fit TILE_BYTES, about 1,700 px
     for the shipped ngf-24 U-Nets), blended across the overlaps, so memory is bounded by the tile and not
     by the image. Tiles align with the net's downsampling grid, so away from the overlaps a tile computes
-    what the whole image would; per-image statistics (`bn_stats="image"`, instance norm) become per-tile."""
+    what the whole image would (measured: within a few grey levels, spread over the blend). A net that
+    normalises by the image's own statistics (instance norm without running statistics, or
+    `bn_stats="image"`) is never tiled, which would give each tile its own: it runs whole, and an image
+    whose activations would pass WHOLE_BYTES is refused (about 1,000 x 1,000 for a ResNet of ngf 64)."""
 
     def __init__(
         self,
@@ -327,7 +342,16 @@ class Translator:
 
     def _run(self, a: np.ndarray, bn_stats: str, dropout: bool) -> np.ndarray:
         m, h, w = self.config.multiple, a.shape[0], a.shape[1]
-        whole = _padded(h, m, self.min_side) * _padded(w, m, self.min_side) <= self.tile * self.tile
+        area = _padded(h, m, self.min_side) * _padded(w, m, self.min_side)
+        whole = area <= self.tile * self.tile
+        if not whole and self.fit == "pad" and per_image_statistics(self.net):
+            limit = WHOLE_BYTES // bytes_per_pixel(self.config)
+            if area > limit:
+                raise ImageError(
+                    f"a {w}x{h} image is too large for {self.checkpoint.name}: it normalises by the whole "
+                    f"image's statistics, so it cannot run in tiles; at most {limit:,} pixels (scale it down)"
+                )
+            whole = True
         if self.fit == "resize" or whole:
             x = to_tensor(a, self.config.input_nc).to(self.device)
             x, orig = fit_to(x, m, self.fit, self.meta.get("size"), self.min_side)
