@@ -3,7 +3,11 @@
 from models.inference import Translator
 t = Translator("weights/facades.safetensors", device="auto")
 photo = t(label_map)                  # uint8 (H, W, 3) in, uint8 (H, W, 3) out
+photo = t(Image.open("labels.png"))   # a PIL image: palette, 16-bit, alpha on white, as files are read
 t.translate(label_map, dropout=True, seed=7)
+
+Inputs go through `imageio.to_pixels`: a 4-D, empty, 5-channel or out-of-range array is a one-line
+ValueError. Large images run in tiles (see Translator); running out of memory is an `OutOfMemory`.
 """
 
 from __future__ import annotations
