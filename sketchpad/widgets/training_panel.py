@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, QThread, QTimer, Signal
+from PySide6.QtCore import QSize, Qt, QThread, QTimer, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QSpinBox,
     QSplitter,
     QTabWidget,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -331,13 +332,22 @@ class TrainingPanel(QWidget):
         self.sample_view.setMinimumSize(200, 150)
         self.sample_caption = QLabel("")
         self.sample_caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.history = QHBoxLayout()
+        # Earlier samples, newest first, in a strip that scrolls rather than squeezing the thumbnails.
+        strip = QWidget()
+        self.history = QHBoxLayout(strip)
+        self.history.setContentsMargins(0, 0, 0, 0)
         self.history.addStretch(1)
+        self.history_scroll = QScrollArea(widgetResizable=True)
+        self.history_scroll.setWidget(strip)
+        self.history_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.history_scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.history_scroll.setFixedHeight(76)
         samples = QWidget()
         sv = QVBoxLayout(samples)
+        sv.setContentsMargins(0, 0, 0, 0)
         sv.addWidget(self.sample_view, 1)
         sv.addWidget(self.sample_caption)
-        sv.addLayout(self.history)
+        sv.addWidget(self.history_scroll)
         self.log_view = QPlainTextEdit(readOnly=True)
         self.log_view.setMaximumBlockCount(500)
         self.runs = RunsList()
@@ -346,8 +356,9 @@ class TrainingPanel(QWidget):
         self.watch = QSplitter(Qt.Orientation.Vertical)
         self.watch.addWidget(self.plot)
         self.watch.addWidget(samples)
-        self.watch.setStretchFactor(0, 3)
-        self.watch.setStretchFactor(1, 2)
+        self.watch.setStretchFactor(0, 2)
+        self.watch.setStretchFactor(1, 3)
+        self.watch.setSizes([200, 300])  # the samples get the larger share: they show what is learnt
         self.tabs = QTabWidget()
         self.tabs.addTab(setup_scroll, "Setup")
         self.tabs.addTab(self.watch, "Watch")
@@ -862,11 +873,13 @@ class TrainingPanel(QWidget):
         pm = QPixmap(path)
         if pm.isNull():
             return
-        thumb = QPushButton()
-        thumb.setFlat(True)
-        thumb.setIcon(pm.scaledToHeight(48, Qt.TransformationMode.SmoothTransformation))
-        thumb.setIconSize(pm.scaledToHeight(48).size())
-        thumb.setToolTip(Path(path).name)
+        small = pm.scaledToHeight(48, Qt.TransformationMode.SmoothTransformation)
+        thumb = QToolButton()
+        thumb.setAutoRaise(True)
+        thumb.setIcon(small)
+        thumb.setIconSize(small.size())
+        thumb.setFixedSize(small.size() + QSize(6, 6))  # never squeezed below the picture
+        thumb.setToolTip(f"{Path(path).name}: click to show it above")
         thumb.clicked.connect(lambda *_, p=path: self.sample_view.set_source(QPixmap(p)))
         self.history.insertWidget(0, thumb)
         while self.history.count() > SAMPLE_HISTORY + 1:
