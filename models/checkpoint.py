@@ -8,9 +8,9 @@ Every failure is a `CheckpointError` with a one-line message naming the file.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
-import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -18,13 +18,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from .checkpoint_safety import MAX_CHECKPOINT_BYTES, load_pth, parse_json, read_safetensors_header
 from .errors import CheckpointError
-from .generator import ARCH_LIMITS, GeneratorConfig, ResnetGenerator, UnetGenerator
+from .generator import ARCH_LIMITS, MAX_PARAMS, GeneratorConfig, ResnetGenerator, UnetGenerator
 from .reference import check_overrides
 from .reference import infer_config as infer_config  # re-exported: callers read architectures from here
 
 FORMAT = "sketchpad.generator/1"
-MAX_CHECKPOINT_BYTES = 4 << 30  # nothing we make is near this; a bigger file is not a generator
 
 
 @dataclass
@@ -117,29 +117,18 @@ def save_checkpoint(
 
 
 def read_header(path: str | os.PathLike) -> dict[str, Any]:
-    """The JSON header of one of our safetensors files, without reading the weights."""
+    """The JSON header of one of our safetensors files, without reading the weights ({} for a foreign one)."""
     path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            n = int.from_bytes(f.read(8), "little")
-            if n <= 0 or n > 100_000_000 or n + 8 > path.stat().st_size:
-                raise CheckpointError(f"{path.name}: not a safetensors file (bad header length)")
-            raw = json.loads(f.read(n))
-    except (OSError, ValueError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{path.name}: unreadable safetensors header ({e})") from None
-    if not isinstance(raw, dict):
-        raise CheckpointError(f"{path.name}: not a safetensors file (the header is not a JSON object)")
+    return _sketchpad_header(read_safetensors_header(path), path.name)
+
+
+def _sketchpad_header(raw: dict[str, Any], name: str) -> dict[str, Any]:
     meta = raw.get("__metadata__") or {}
-    if not isinstance(meta, dict):
-        raise CheckpointError(f"{path.name}: corrupt safetensors file (__metadata__ is not a JSON object)")
     if "sketchpad" not in meta:
         return {}
-    try:
-        header = json.loads(meta["sketchpad"])
-    except (TypeError, ValueError):
-        raise CheckpointError(f"{path.name}: the sketchpad header is not valid JSON") from None
+    header = parse_json(meta["sketchpad"], name, "sketchpad header")
     if not isinstance(header, dict):
-        raise CheckpointError(f"{path.name}: the sketchpad header is not a JSON object")
+        raise CheckpointError(f"{name}: the sketchpad header is not a JSON object")
     return header
 
 
@@ -147,41 +136,12 @@ def _load_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, An
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    header = read_header(path)
+    header = _sketchpad_header(read_safetensors_header(path), path.name)  # the declared tensors checked
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"{path.name}: corrupt safetensors file ({str(e).splitlines()[0]})") from None
     return state, header
-
-
-def _load_pth(path: Path) -> dict[str, torch.Tensor]:
-    """A `.pth` through PyTorch's weights-only unpickler: tensors and plain containers, never code."""
-    try:
-        is_zip = zipfile.is_zipfile(path)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:  # e.g. a damaged zip64 end record
-        raise CheckpointError(f"{path.name}: damaged zip archive ({e})") from None
-    if not is_zip:
-        # Legacy (pre-1.6) pickles are refused too: the weights-only unpickler reads them, but we only
-        # accept the zip format whose structure we can check before unpickling.
-        with open(path, "rb") as f:
-            head = f.read(2)
-        if head[:1] != b"\x80":
-            raise CheckpointError(f"{path.name}: not a PyTorch checkpoint (not a zip or pickle file)")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # UnpicklingError for code, RuntimeError/EOFError for damage
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        if "weights_only" in str(e) or "Unsupported global" in str(e) or "GLOBAL" in str(e):
-            raise CheckpointError(
-                f"{path.name}: refused: the file holds Python objects beyond plain weights, which could run code"
-            ) from None
-        raise CheckpointError(f"{path.name}: unreadable checkpoint ({first[:200]})") from None
-    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
-        obj = obj["state_dict"]
-    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise CheckpointError(f"{path.name}: not a generator state dict (expected a dict of tensors)")
-    return {k.removeprefix("module."): v for k, v in obj.items()}
 
 
 _INPUT_KINDS = ("labels", "lineart", "image")
@@ -278,6 +238,11 @@ def build_from_state(
     with torch.device("meta"):
         skeleton = UnetGenerator(cfg) if cfg.arch == "unet" else ResnetGenerator(cfg)
     expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    values = sum(math.prod(shape) for shape in expected.values())
+    if values > MAX_PARAMS:
+        raise CheckpointError(
+            f"{name}: a {cfg.name} ngf {cfg.ngf} holds {values:,} values, over the limit of {MAX_PARAMS:,}"
+        )
     if reference:
         state = _old_norm_statistics(state, expected)
     missing = sorted(set(expected) - set(state))
@@ -358,7 +323,7 @@ def _load_checkpoint(path: Path, device: str | torch.device, overrides: dict[str
             cfg = replace(cfg, **overrides)
         meta = check_meta({k: v for k, v in header.items() if k not in ("arch", "format")}, path.name)
     else:
-        state = _load_pth(path)
+        state = load_pth(path)
         reference = True
         cfg = _infer(state, path.name, overrides)
         meta = {"source": "reference", "name": path.stem}

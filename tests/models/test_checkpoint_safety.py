@@ -14,16 +14,19 @@ import pickle
 import subprocess
 import sys
 import time
+import warnings
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import save_file
 
 from models.checkpoint import load_checkpoint, save_checkpoint
+from models.checkpoint_safety import MAX_CHECKPOINT_BYTES, MAX_TENSORS
 from models.errors import CheckpointError
-from models.generator import GeneratorConfig, build_generator
+from models.generator import ARCH_LIMITS, MAX_PARAMS, GeneratorConfig, build_generator
 from models.imageio import save_png
 from sketchpad.cli import main as cli_main
 
@@ -364,3 +367,309 @@ def test_sketchpad_header_that_is_not_an_object(good_files, tmp_path):
     for text in ("[1]", "{broken", "42"):
         header["__metadata__"]["sketchpad"] = text
         _one_line_error(_write(tmp_path / "meta.safetensors", header, body))
+
+
+# ------------------------------------------------------------------ hostile structure, refused on what it declares
+#
+# Each of these files is small; what it declares is huge (memory, depth, count) or is not plain weights.
+# Each must end in one line, quickly, having allocated next to nothing: the loads run in one child process
+# whose address space is capped a little above what importing torch took, so an allocation that slipped
+# through ends in a MemoryError there rather than in swapping here.
+
+
+def _quantized(t: torch.Tensor) -> torch.Tensor:
+    with warnings.catch_warnings():  # quantized tensors are deprecated: all the more reason to refuse them
+        warnings.simplefilter("ignore")
+        return torch.quantize_per_tensor(t, 0.1, 0, torch.qint8)
+
+
+def _deep_unet_state(levels: int) -> dict[str, torch.Tensor]:
+    """Keys of a U-Net `levels` deep (tiny tensors: the claim is the structure)."""
+    state = {"model.model.0.weight": torch.zeros(2, 3, 4, 4), "model.model.3.weight": torch.zeros(4, 3, 4, 4)}
+    prefix = "model.model.1.model."
+    for _ in range(levels - 1):
+        state[prefix + "1.weight"] = torch.zeros(1, 1, 4, 4)
+        prefix += "3.model."
+    return state
+
+
+def _resnet_blocks_state(blocks: int) -> dict[str, torch.Tensor]:
+    state = {"model.1.weight": torch.zeros(2, 3, 7, 7), "model.1.bias": torch.zeros(2)}
+    w = torch.zeros(1)
+    for i in range(blocks):
+        state[f"model.{10 + i}.conv_block.1.weight"] = w
+    return state
+
+
+def _patch_zip_sizes(src: Path, dst: Path, sizes: dict[str, int]) -> Path:
+    """`src` with the uncompressed sizes its zip directory declares for some entries replaced."""
+    raw = bytearray(src.read_bytes())
+    with zipfile.ZipFile(src) as z:
+        names = [i.filename for i in z.infolist()]
+    pos = raw.find(b"PK\x01\x02")
+    while pos != -1:
+        n = int.from_bytes(raw[pos + 28 : pos + 30], "little")
+        fname = raw[pos + 46 : pos + 46 + n].decode()
+        for suffix, size in sizes.items():
+            if fname.endswith(suffix) and fname in names:
+                raw[pos + 24 : pos + 28] = min(size, 0xFFFFFFFE).to_bytes(4, "little")
+        pos = raw.find(b"PK\x01\x02", pos + 46)
+    dst.write_bytes(bytes(raw))
+    return dst
+
+
+def _legacy_storage_lie(d: Path) -> Path:
+    """A pre-1.6 file whose pickle and storage record both claim 2**31 floats (8 GiB) over 280 KB of file:
+    PyTorch's loader fills memory trying to read it."""
+    src = d / "legacy_src.pth"
+    torch.save({"model.model.0.weight": torch.zeros(70000)}, src, _use_new_zipfile_serialization=False)
+    raw = bytearray(src.read_bytes())
+    needle = b"J" + (70000).to_bytes(4, "little")
+    i = raw.find(needle)
+    raw[i + 1 : i + 5] = (2**31 - 1).to_bytes(4, "little")
+    j = raw.rfind((70000).to_bytes(8, "little"))
+    raw[j : j + 8] = (2**31 - 1).to_bytes(8, "little")
+    p = d / "legacy_storage_lie.pth"
+    p.write_bytes(bytes(raw))
+    return p
+
+
+def _safetensors_with_header(d: Path, name: str, header_text: str) -> Path:
+    h = header_text.encode()
+    p = d / name
+    p.write_bytes(len(h).to_bytes(8, "little") + h)
+    return p
+
+
+def _hostile_files(d: Path) -> dict[str, tuple[Path, str]]:
+    """name -> (file, a word the refusal must contain)."""
+    files: dict[str, tuple[Path, str]] = {}
+
+    def pth(name: str, obj, word: str, **kw) -> None:
+        p = d / f"{name}.pth"
+        torch.save(obj, p, **kw)
+        files[name] = (p, word)
+
+    good = dict(_good_state())
+    deep = 100_000
+    files["json_deep_header"] = (
+        _safetensors_with_header(d, "deep.safetensors", "[" * deep + "]" * deep),
+        "deeper",
+    )
+    files["json_deep_object"] = (
+        _safetensors_with_header(d, "deep_obj.safetensors", '{"a":' * deep + "1" + "}" * deep),
+        "deeper",
+    )
+    files["json_deep_metadata"] = (
+        _safetensors_with_header(
+            d,
+            "deep_meta.safetensors",
+            json.dumps({"__metadata__": {"sketchpad": '{"a":' * 5000 + "1" + "}" * 5000}}),
+        ),
+        "deeper",
+    )
+    files["json_40_deep"] = (
+        _safetensors_with_header(d, "forty.safetensors", json.dumps({"x": json.loads("[" * 40 + "]" * 40)})),
+        "deeper",
+    )
+    files["safetensors_many_tensors"] = (
+        _safetensors_with_header(
+            d,
+            "many.safetensors",
+            json.dumps(
+                {f"t{i}": {"dtype": "F32", "shape": [0], "data_offsets": [0, 0]} for i in range(5000)}
+            ),
+        ),
+        "tensors",
+    )
+    files["safetensors_huge_declared"] = (
+        _safetensors_with_header(
+            d,
+            "huge.safetensors",
+            json.dumps({"w": {"dtype": "F32", "shape": [1 << 20, 1 << 10], "data_offsets": [0, 1 << 32]}}),
+        ),
+        "values",
+    )
+    files["safetensors_bool"] = (
+        _safetensors_with_header(
+            d,
+            "bool.safetensors",
+            json.dumps({"w": {"dtype": "BOOL", "shape": [1], "data_offsets": [0, 1]}}) + " ",
+        ),
+        "BOOL",
+    )
+    pth("int_keys", {i: v for i, v in enumerate(good.values())}, "not a name")
+    pth("tuple_key", {**good, (1, 2): torch.zeros(1)}, "not a name")
+    pth("none_key", {None: torch.zeros(1), **good}, "not a name")
+    pth("unet_2000_levels", _deep_unet_state(2000), "MiB")  # its keys alone are a 16 MB pickle
+    pth("unet_40_levels", _deep_unet_state(40), "12 levels")
+    pth("resnet_20000_blocks", _resnet_blocks_state(20000), "tensors")
+    pth("resnet_100_blocks", _resnet_blocks_state(100), "64")
+    for kind, state, word in [
+        ("unet", _deep_unet_state(40), "12 levels"),
+        ("resnet", _resnet_blocks_state(100), "64"),
+    ]:
+        p = d / f"{kind}_keys.safetensors"  # a foreign safetensors file: no header, the keys are read
+        save_file({k: v.clone() for k, v in state.items()}, str(p))
+        files[f"safetensors_{kind}_keys"] = (p, word)
+    pth("meta_tensor", {**good, "model.model.0.weight": torch.empty(4, 3, 4, 4, device="meta")}, "meta")
+    pth("sparse_tensor", {**good, "model.model.0.weight": good["model.model.0.weight"].to_sparse()}, "sparse")
+    pth(
+        "quantized",
+        {**good, "model.model.0.bias": _quantized(torch.zeros(4))},
+        "quantized",
+    )
+    pth("expanded", {**good, "model.model.0.weight": torch.zeros(1).expand(1 << 14, 1 << 12, 4, 4)}, "claims")
+    pth(
+        "expanded_legacy",
+        {"w": torch.zeros(1).expand(1 << 30)},
+        "claims",
+        _use_new_zipfile_serialization=False,
+    )
+    pth(
+        "int8_weights", {**good, "model.model.0.weight": torch.zeros(4, 3, 4, 4, dtype=torch.int8)}, "weights"
+    )
+    base = d / "base.pth"
+    torch.save(good, base)
+    files["zip_bomb_record"] = (_patch_zip_sizes(base, d / "bomb_record.pth", {"data/0": 3 << 30}), "unpacks")
+    files["zip_bomb_pickle"] = (
+        _patch_zip_sizes(base, d / "bomb_pickle.pth", {"data.pkl": 200 << 20}),
+        "unpacks",
+    )
+    files["zip_bomb_total"] = (
+        _patch_zip_sizes(base, d / "bomb_total.pth", {f"data/{i}": 1 << 30 for i in range(4)}),
+        "unpacks",
+    )
+    # A real deflate bomb: the pickle swapped for 64 MiB of zeros deflated to 64 KB.
+    p = d / "deflate_bomb.pth"
+    with zipfile.ZipFile(base) as src, zipfile.ZipFile(p, "w") as dst:
+        for info in src.infolist():
+            if info.filename.endswith("data.pkl"):
+                dst.writestr(info.filename, bytes(64 << 20), compress_type=zipfile.ZIP_DEFLATED)
+            else:
+                dst.writestr(info, src.read(info))
+    files["zip_deflate_bomb"] = (p, "unpacks")
+    files["legacy_storage_lie"] = (_legacy_storage_lie(d), "record")
+    # The pickle's memo grown to 2**30 entries by one opcode (the C unpickler would allocate 8 GB for it).
+    memo = d / "memo_bomb.pth"
+    with zipfile.ZipFile(base) as src, zipfile.ZipFile(memo, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.endswith("data.pkl"):
+                data = b"\x80\x02}r" + (1 << 30).to_bytes(4, "little") + b"."
+            dst.writestr(info, data)
+    files["pickle_memo_bomb"] = (memo, "state dict")
+    return files
+
+
+_CHILD = r"""
+import json, resource, sys, time
+import torch
+from models.checkpoint import load_checkpoint
+from models.errors import CheckpointError
+torch.set_num_threads(1)
+load_checkpoint  # imports done: cap the address space a little above what they took
+vm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmSize")) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (vm + (1 << 30), resource.RLIM_INFINITY))
+rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+out = {}
+for name, path in json.loads(sys.argv[1]).items():
+    t0 = time.perf_counter()
+    try:
+        load_checkpoint(path)
+        outcome = "loaded"
+    except CheckpointError as e:
+        outcome = "refused: " + str(e)
+    except BaseException as e:
+        outcome = f"crashed: {type(e).__name__}: {str(e)[:300]}"
+    grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) >> 10
+    out[name] = [outcome, time.perf_counter() - t0, grown]
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    d = tmp_path_factory.mktemp("hostile")
+    files = _hostile_files(d)
+    r = subprocess.run(
+        [sys.executable, "-c", _CHILD, json.dumps({k: str(p) for k, (p, _) in files.items()})],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    return files, json.loads(r.stdout.strip().splitlines()[-1])
+
+
+HOSTILE_KINDS = [
+    "json_deep_header",
+    "json_deep_object",
+    "json_deep_metadata",
+    "json_40_deep",
+    "safetensors_many_tensors",
+    "safetensors_huge_declared",
+    "safetensors_bool",
+    "int_keys",
+    "tuple_key",
+    "none_key",
+    "unet_2000_levels",
+    "unet_40_levels",
+    "resnet_20000_blocks",
+    "resnet_100_blocks",
+    "safetensors_unet_keys",
+    "safetensors_resnet_keys",
+    "meta_tensor",
+    "sparse_tensor",
+    "quantized",
+    "expanded",
+    "expanded_legacy",
+    "int8_weights",
+    "zip_bomb_record",
+    "zip_bomb_pickle",
+    "zip_bomb_total",
+    "zip_deflate_bomb",
+    "legacy_storage_lie",
+    "pickle_memo_bomb",
+]
+
+
+@pytest.mark.parametrize("kind", HOSTILE_KINDS)
+def test_hostile_structure_is_refused_on_what_it_declares(hostile, kind):
+    files, results = hostile
+    path, word = files[kind]
+    outcome, seconds, grown_mib = results[kind]
+    assert outcome.startswith("refused: "), outcome
+    msg = outcome.removeprefix("refused: ")
+    assert "\n" not in msg and path.name in msg and word in msg.replace(path.name, ""), msg
+    assert seconds < 10, f"{kind} took {seconds:.1f} s"
+    assert grown_mib < 200, f"{kind} grew the loader by {grown_mib} MiB"
+
+
+def test_every_hostile_kind_is_tested(hostile):
+    assert sorted(hostile[0]) == sorted(HOSTILE_KINDS)
+
+
+def test_hostile_checkpoint_on_the_command_line(hostile, drawing, tmp_path, capsys):
+    files, _ = hostile
+    for kind in ("zip_bomb_record", "json_deep_header", "int_keys", "expanded"):
+        out = tmp_path / "out.png"
+        assert cli_main(["translate", str(files[kind][0]), str(drawing), "-o", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and err.startswith("sketchpad: error: "), err
+        assert not out.exists()
+
+
+def test_limits_are_documented_and_a_net_at_them_is_accepted(tmp_path):
+    """Just inside the limits loads (so they refuse only the absurd): a 12-level U-Net with 4 channels."""
+    assert ARCH_LIMITS == {"input_nc": 4, "output_nc": 4, "ngf": 1024, "num_downs": 12, "n_blocks": 64}
+    assert MAX_PARAMS * 4 < MAX_CHECKPOINT_BYTES and MAX_TENSORS > 700
+    at_limit = GeneratorConfig(ngf=1, num_downs=12, input_nc=4, output_nc=4)
+    torch.save(build_generator(at_limit).state_dict(), tmp_path / "g.pth")
+    assert load_checkpoint(tmp_path / "g.pth").config == at_limit
+    torch.save(
+        build_generator(GeneratorConfig(ngf=1, num_downs=5, input_nc=5)).state_dict(), tmp_path / "c.pth"
+    )
+    with pytest.raises(CheckpointError, match="input_nc 5 is over the limit of 4"):
+        load_checkpoint(tmp_path / "c.pth")

@@ -1,9 +1,14 @@
 """Fuzzing the loaders that read files from strangers: the image loader, the checkpoint loader and the
 dataset checker get mutated bytes of valid PNG/JPEG/GIF/WebP/TIFF/BMP/safetensors/pth files (and
 structure-aware mutations: PNG chunks with their CRCs repaired, safetensors headers edited as JSON, the
-pickle inside a zip-format .pth). The only allowed outcomes are a valid result or a SketchpadError.
+pickle inside a zip-format .pth), and checkpoints of hostile structure: state dicts whose keys are not
+names, whose tensors are sparse, meta, quantized or expanded to gigabytes, that claim hundreds of U-Net
+levels or thousands of ResNet blocks; zip directories that lie about sizes; JSON nested 100,000 deep.
+The only allowed outcomes are a valid result or a SketchpadError (and, for the hostile structures, no
+more than a little memory).
 
-Examples per target: SKETCHPAD_FUZZ_EXAMPLES (default 200, which CI runs in well under a minute).
+Examples per target: SKETCHPAD_FUZZ_EXAMPLES (default 200, which CI runs in well under a minute; the
+hostile-structure targets run a fifth of that, each example writing a whole file through torch.save).
 A longer run by hand, e.g. 5000 per target, with the per-target counts printed:
 
     SKETCHPAD_FUZZ_EXAMPLES=5000 .venv/bin/python -m pytest tests/models/test_fuzz.py -q -s
@@ -16,10 +21,12 @@ import io
 import json
 import os
 import pickle
+import resource
 import signal
 import struct
 import tempfile
 import time
+import warnings
 import zipfile
 import zlib
 from collections import Counter
@@ -374,6 +381,166 @@ def test_fuzz_pth_pickle(work, blob):
     p = work / "pickle.pth"
     p.write_bytes(blob)
     _check_checkpoint("pth_pickle", p)
+
+
+# ------------------------------------------------------------------ hostile structure in checkpoints
+
+# Fewer examples: each writes a whole file through torch.save (up to thousands of keys).
+FUZZ_STRUCTURE = settings(FUZZ, max_examples=max(10, EXAMPLES // 5))
+SEED_STATE = dict(build_generator(CFG).state_dict())
+ODD_KEYS = st.integers(-(2**70), 2**70) | st.none() | st.binary(max_size=6) | st.tuples(st.integers(0, 9))
+ODD_KEYS = ODD_KEYS | st.floats(allow_nan=False) | st.booleans() | st.text(max_size=3000)
+
+
+def _rss_mib() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10
+
+
+def _quantized(t: torch.Tensor) -> torch.Tensor:
+    with warnings.catch_warnings():  # quantized tensors are deprecated: all the more reason to refuse them
+        warnings.simplefilter("ignore")
+        return torch.quantize_per_tensor(t, 0.1, 0, torch.qint8)
+
+
+@st.composite
+def hostile_state(draw) -> tuple[object, bool]:
+    """The seed net's state dict with 1-3 structural edits: keys that are not names, sparse / meta /
+    quantized / expanded (stride 0) / oddly typed tensors, a U-Net hundreds of levels deep, thousands of
+    ResNet blocks, non-tensor values; saved in the zip format or the pre-1.6 one."""
+    state: dict = dict(SEED_STATE)
+    names = sorted(SEED_STATE)
+    for _ in range(draw(st.integers(1, 3))):
+        op = draw(
+            st.sampled_from(["key", "sparse", "meta", "quant", "expand", "dtype", "deep", "blocks", "value"])
+        )
+        k = draw(st.sampled_from(names))
+        t = state.get(k)
+        plain = (
+            isinstance(t, torch.Tensor) and t.layout == torch.strided and not (t.is_meta or t.is_quantized)
+        )
+        t = t if plain else torch.zeros(2)  # each edit starts from plain weights
+        if op == "key":
+            state[draw(ODD_KEYS)] = state.pop(k, t)
+        elif op == "sparse" and t.dim() >= 1:
+            state[k] = t.to_sparse()
+        elif op == "meta":
+            state[k] = torch.empty(t.shape, dtype=t.dtype, device="meta")
+        elif op == "quant" and t.is_floating_point():
+            state[k] = _quantized(t.float())
+        elif op == "expand":
+            dims = draw(st.lists(st.integers(0, 1 << 14), min_size=1, max_size=5))
+            state[k] = torch.zeros(1).expand(*dims)
+        elif op == "dtype":
+            kind = draw(
+                st.sampled_from([torch.int8, torch.uint8, torch.bool, torch.complex64, torch.float64])
+            )
+            state[k] = t.to(kind)
+        elif op == "deep":
+            for i in range(draw(st.integers(1, 400))):
+                state["model.model.1.model." + "3.model." * i + "1.weight"] = torch.zeros(1, 1, 4, 4)
+        elif op == "blocks":
+            w = torch.zeros(draw(st.integers(0, 3)))
+            for i in range(draw(st.integers(1, 6000))):
+                state[f"model.{10 + i}.conv_block.{draw(st.sampled_from([1, 5, 6]))}.weight"] = w
+        elif op == "value":
+            state[k] = draw(st.sampled_from([[t], (t,), {"t": t}, None, 3, "weights"]))
+    obj = {"state_dict": state} if draw(st.booleans()) else state
+    return obj, draw(st.booleans())
+
+
+@FUZZ_STRUCTURE
+@given(hostile_state())
+def test_fuzz_pth_structure(work, case):
+    obj, legacy = case
+    p = work / "structure.pth"
+    torch.save(obj, p, _use_new_zipfile_serialization=not legacy)
+    before = _rss_mib()
+    _check_checkpoint("pth_structure", p)
+    assert _rss_mib() - before < 500, "a small file made the loader allocate hundreds of MiB"
+
+
+def _directory_entries(raw: bytes) -> list[int]:
+    """Offsets of the central-directory records of a zip."""
+    out, pos = [], raw.find(b"PK\x01\x02")
+    while pos != -1:
+        out.append(pos)
+        pos = raw.find(b"PK\x01\x02", pos + 46)
+    return out
+
+
+@st.composite
+def pth_with_lying_directory(draw) -> bytes:
+    """The seed .pth with the sizes its zip directory declares (compressed, uncompressed; central and
+    local) set to interesting values, and sometimes an entry deflated: zip bombs and their near misses."""
+    raw = bytearray(CKPT_SEEDS["pth"])
+    if draw(st.booleans()):  # recompress some entries with deflate, as a hand-made archive could
+        src = zipfile.ZipFile(io.BytesIO(bytes(raw)))
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as dst:
+            for info in src.infolist():
+                deflate = draw(st.booleans())
+                dst.writestr(
+                    info.filename, src.read(info), zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED
+                )
+        raw = bytearray(buf.getvalue())
+    entries = _directory_entries(bytes(raw))
+    sizes = st.sampled_from(
+        [0, 1, 1 << 20, (1 << 20) + 1, 1 << 30, 5 << 28, 0x7FFFFFFF, 0xFFFFFFFE, 0xFFFFFFFF]
+    )
+    for _ in range(draw(st.integers(1, 4))):
+        pos = draw(st.sampled_from(entries))
+        field = draw(st.sampled_from([20, 24]))  # compressed size, uncompressed size
+        raw[pos + field : pos + field + 4] = draw(sizes).to_bytes(4, "little")
+        if draw(st.booleans()):  # the matching local header, whose offset the central record gives
+            local = int.from_bytes(raw[pos + 42 : pos + 46], "little")
+            if raw[local : local + 4] == b"PK\x03\x04":
+                raw[local + field - 2 : local + field + 2] = draw(sizes).to_bytes(4, "little")
+    return bytes(raw)
+
+
+@FUZZ_STRUCTURE
+@given(pth_with_lying_directory())
+def test_fuzz_pth_zip_directory(work, blob):
+    p = work / "directory.pth"
+    p.write_bytes(blob)
+    before = _rss_mib()
+    _check_checkpoint("pth_zip_directory", p)
+    assert _rss_mib() - before < 500
+
+
+@st.composite
+def deeply_nested_header(draw) -> bytes:
+    """Our safetensors file with JSON nested 1 to 100,000 levels deep spliced into its header, into our
+    metadata, or into a tensor entry; the length prefix kept honest."""
+    raw = CKPT_SEEDS["safetensors"]
+    n = int.from_bytes(raw[:8], "little")
+    header, body = json.loads(raw[8 : 8 + n]), raw[8 + n :]
+    depth = draw(st.integers(1, 100_000) | st.integers(28, 40))
+    opener = draw(st.sampled_from(["[", '{"a":', "[1,"]))
+    closer = {"[": "]", '{"a":': "}", "[1,": "]"}[opener]
+    deep = opener * depth + "0" * (opener != "[") + closer * depth
+    where = draw(st.sampled_from(["header", "metadata", "tensor"]))
+    if where == "metadata":
+        meta = header["__metadata__"]["sketchpad"]
+        header["__metadata__"]["sketchpad"] = meta[:-1] + ', "deep": ' + deep + "}"
+        text = json.dumps(header)
+    elif where == "tensor":
+        key = draw(st.sampled_from(sorted(k for k in header if k != "__metadata__")))
+        text = json.dumps(header).replace(
+            json.dumps(key) + ": {", json.dumps(key) + ': {"deep": ' + deep + ", ", 1
+        )
+    else:
+        text = json.dumps(header)[:-1] + ', "deep": ' + deep + "}"
+    h = text.encode()
+    return len(h).to_bytes(8, "little") + h + body
+
+
+@FUZZ_STRUCTURE
+@given(deeply_nested_header())
+def test_fuzz_safetensors_nesting(work, blob):
+    p = work / "nested.safetensors"
+    p.write_bytes(blob)
+    _check_checkpoint("safetensors_nesting", p)
 
 
 # ------------------------------------------------------------------ the dataset checker
