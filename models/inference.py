@@ -364,7 +364,9 @@ class Translator:
         return self._tiled(a, bn_stats, dropout)
 
     def _tiled(self, a: np.ndarray, bn_stats: str, dropout: bool) -> np.ndarray:
-        """The image in tiles on the padded image's grid, blended; only one strip of rows is held in float."""
+        """The image in tiles on the padded image's grid, blended. Besides the uint8 input and output, one
+        strip of rows (tile rows x image width) is held in float: weighted sums, written out row by row
+        once no later tile reaches them. The weights are separable, so their sum is row sum x column sum."""
         m, h, w = self.config.multiple, a.shape[0], a.shape[1]
         th, tw = _padded(h, m, self.min_side), _padded(w, m, self.min_side)
         top, left = (th - h) // 2, (tw - w) // 2  # where fit_to's padding puts the image
@@ -373,40 +375,37 @@ class Translator:
         wys, wxs = blend_weights(ys, ty), blend_weights(xs, tx)
         nc = self.config.output_nc
         out = np.empty((h, w, nc), np.uint8)
-        col_sum = np.zeros(tw, np.float32)
+        row_sum, col_sum = np.zeros(th, np.float32), np.zeros(tw, np.float32)
+        for y0, wy in zip(ys, wys, strict=True):
+            row_sum[y0 : y0 + ty] += wy
         for x0, wx in zip(xs, wxs, strict=True):
             col_sum[x0 : x0 + tx] += wx
+        inv_col = (1.0 / col_sum[left : left + w])[None, :, None]
         cols = [_reflect_index(np.arange(x0, x0 + tx) - left, w) for x0 in xs]
-        acc = np.zeros((0, tw, nc), np.float32)  # rows acc_y0.. not final yet: weighted sums
-        row_sum = np.zeros(0, np.float32)
+        acc = np.zeros((ty, tw, nc), np.float32)  # padded rows acc_y0 .. acc_y0 + ty: weighted sums
         acc_y0 = 0
 
-        def emit(rows: np.ndarray, sums: np.ndarray, y0: int) -> None:
-            lo, hi = max(y0, top), min(y0 + len(rows), top + h)
-            if lo < hi:
-                v = rows[lo - y0 : hi - y0, left : left + w] / sums[lo - y0 : hi - y0, None, None]
-                out[lo - top : hi - top] = np.rint((np.clip(v, -1, 1) + 1) * 127.5).astype(np.uint8)
+        def emit(upto: int) -> None:  # padded rows acc_y0 .. upto are complete
+            for lo in range(max(acc_y0, top), min(upto, top + h), 256):  # in bands: small temporaries
+                hi = min(lo + 256, upto, top + h)
+                v = acc[lo - acc_y0 : hi - acc_y0, left : left + w] * inv_col
+                v /= row_sum[lo:hi, None, None]
+                np.clip(v, -1, 1, out=v)
+                out[lo - top : hi - top] = np.rint((v + 1) * 127.5).astype(np.uint8)
 
         for y0, wy in zip(ys, wys, strict=True):
+            if y0 > acc_y0:  # rows above this strip are complete: write them out, slide the rest up
+                emit(y0)
+                shift = y0 - acc_y0
+                acc[: ty - shift] = acc[shift:].copy()
+                acc[ty - shift :] = 0
+                acc_y0 = y0
             rows = _reflect_index(np.arange(y0, y0 + ty) - top, h)
-            strip = np.zeros((ty, tw, nc), np.float32)
             for x0, wx, c in zip(xs, wxs, cols, strict=True):
                 x = to_tensor(a[np.ix_(rows, c)], self.config.input_nc).to(self.device)
                 y = self._forward(x, bn_stats, dropout)[0].float().permute(1, 2, 0).cpu().numpy()
-                strip[:, x0 : x0 + tx] += y * wx[None, :, None]
-            strip /= col_sum[None, :, None]
-            # rows above this strip are complete: write them out, keep the overlap
-            done = y0 - acc_y0
-            emit(acc[:done], row_sum[:done], acc_y0)
-            keep = acc[done:]
-            acc = np.zeros((ty, tw, nc), np.float32)
-            acc[: len(keep)] = keep
-            sums = np.zeros(ty, np.float32)
-            sums[: len(keep)] = row_sum[done:]
-            acc += strip * wy[:, None, None]
-            row_sum = sums + wy
-            acc_y0 = y0
-        emit(acc, row_sum, acc_y0)
+                acc[:, x0 : x0 + tx] += y * (wy[:, None, None] * wx[None, :, None])
+        emit(acc_y0 + ty)
         return out[:, :, 0] if nc == 1 else out
 
     def _forward(self, x: torch.Tensor, bn_stats: str, dropout: bool) -> torch.Tensor:
