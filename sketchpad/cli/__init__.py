@@ -231,7 +231,10 @@ def main(argv: list[str] | None = None) -> int:
         argv = ["app"]
     _robust_streams()
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # argparse's one-line error (2), or --help / --version (0): a code to return
+        return e.code if isinstance(e.code, int) else EXIT_USER_ERROR
     if not getattr(args, "_run", None):
         parser.print_help(sys.stderr)
         return EXIT_USER_ERROR

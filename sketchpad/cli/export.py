@@ -14,7 +14,9 @@ from pathlib import Path
 
 from models.checkpoint import load_checkpoint
 
-from . import UsageError, check_output, printable_path
+from . import UsageError, check_output, int_in, printable_path
+
+MAX_CHECK_SIZE = 1024  # the check image's side (the exported model itself takes any size); 2 GB at most
 
 ROLES = ("full", "live")
 # eval's keys that the header already says in its own words
@@ -37,7 +39,12 @@ def add_parser(sub):
     p.add_argument("--description", help="with -o: one sentence on what the model does")
     p.add_argument("--licence", help="with -o: the training data's licence")
     p.add_argument("--overwrite", action="store_true", help="with -o: allow -o to be the checkpoint itself")
-    p.add_argument("--size", type=int, default=256, help="side of the test image the export is checked on")
+    p.add_argument(
+        "--size",
+        type=int_in(1, MAX_CHECK_SIZE),
+        default=256,
+        help=f"side of the test image the ONNX export is checked on (at most {MAX_CHECK_SIZE})",
+    )
     p.add_argument(
         "--bn-stats",
         choices=["running", "image"],
@@ -63,7 +70,8 @@ def _onnx(args) -> int:
 
     out = Path(args.onnx)
     if out.suffix != ".onnx":
-        raise UsageError(f"{out}: the output must end in .onnx")
+        raise UsageError(f"{printable_path(out)}: the output must end in .onnx")
+    check_output(out, inputs=[args.checkpoint])
     if not onnxruntime_available():
         raise UsageError("export needs onnx and onnxruntime: pip install 'sketchpad[onnx]'")
     ckpt = load_checkpoint(args.checkpoint)

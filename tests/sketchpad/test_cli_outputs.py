@@ -123,6 +123,11 @@ def test_output_equal_to_an_input_needs_overwrite(capsys, tmp_path, ckpt, drawin
         assert drawing.read_bytes() != before and im.size == (192, 192)
     rc, _, err = run_cli(capsys, "convert", ckpt, ckpt)  # convert/export: never over their source
     one_line_error(rc, err, "the output is an input")
+    onnx = tmp_path / "g.onnx"
+    onnx.write_bytes(b"an earlier export")
+    rc, _, err = run_cli(capsys, "export", onnx, "--onnx", onnx)
+    one_line_error(rc, err, "the output is an input")
+    assert onnx.read_bytes() == b"an earlier export"
 
 
 def test_a_250_byte_name_is_written_and_a_256_byte_one_refused(capsys, tmp_path, ckpt, drawing):
@@ -251,10 +256,9 @@ def test_cli_refuses_a_device_it_does_not_have(capsys, tmp_path, ckpt, drawing, 
 
 @pytest.mark.parametrize("seed", ["-1", str(2**63), "1e3", "99999999999999999999999"])
 def test_seeds_out_of_range_are_refused_with_the_range(capsys, tmp_path, ckpt, drawing, seed):
-    with pytest.raises(SystemExit) as e:
-        cli_main(["translate", str(ckpt), str(drawing), "-o", str(tmp_path / "o.png"), "--seed", seed])
+    rc = cli_main(["translate", str(ckpt), str(drawing), "-o", str(tmp_path / "o.png"), "--seed", seed])
     err = capsys.readouterr().err
-    assert e.value.code == 2 and len(err.strip().splitlines()) == 1, err
+    assert rc == 2 and len(err.strip().splitlines()) == 1, err
     assert "--seed" in err and ("9,223,372,036,854,775,807" in err or "whole number" in err)
 
 
@@ -272,6 +276,7 @@ def test_seed_range_in_the_api(ckpt):
 @pytest.mark.parametrize(
     "args,needle",
     [
+        (["export", "g.safetensors", "--onnx", "g.onnx", "--size", "1048576"], "1 to 1,024"),
         (["bench", "--size", "1048576"], "4 to 2,048"),
         (["bench", "--ngf", "100000"], "1 to 512"),
         (["bench", "--runs", "0"], "1 to 100,000"),
@@ -281,8 +286,7 @@ def test_seed_range_in_the_api(ckpt):
     ],
 )
 def test_absurd_sizes_are_refused_up_front_with_the_limit(capsys, args, needle):
-    with pytest.raises(SystemExit) as e:
-        cli_main(args)
+    rc = cli_main(args)
     err = capsys.readouterr().err
-    assert e.value.code == 2 and len(err.strip().splitlines()) == 1, err
+    assert rc == 2 and len(err.strip().splitlines()) == 1, err
     assert needle in err
