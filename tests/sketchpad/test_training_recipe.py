@@ -166,3 +166,19 @@ def test_the_request_fine_tunes_at_the_models_size_on_the_detected_side(tmp_path
     assert typed.args()[-2:] == ["--crop-size", "32"]  # what the user types comes last and wins
     cyc = make_request(PanelSettings(data="d", model="cyclegan", data_kind=kind), tmp_path).args()
     assert "--direction" not in cyc
+
+
+def test_the_recipe_and_the_run_folders_need_no_qt():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'PySide6': raise ImportError('Qt is blocked')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import sketchpad.training_recipe, sketchpad.runs\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
