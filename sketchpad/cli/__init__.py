@@ -12,6 +12,7 @@ import importlib
 import os
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 from models.errors import SketchpadError
@@ -239,7 +240,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USER_ERROR
     try:
-        rc = int(args._run(args) or 0)
+        with warnings.catch_warnings():
+            if not sys.warnoptions:  # a library's warning is not a line the user should have to read
+                for category in (UserWarning, FutureWarning, DeprecationWarning, RuntimeWarning):
+                    warnings.filterwarnings("ignore", category=category)
+            rc = int(args._run(args) or 0)
         sys.stdout.flush()  # a full disk or a closed pipe behind stdout shows here, not at exit
         return rc
     except SketchpadError as e:
