@@ -40,7 +40,9 @@ Palette = list[tuple[str, tuple[int, int, int]]]
 
 KINDS = ("lineart", "labels", "image")
 KIND_NAMES = {"lineart": "line art", "labels": "label map", "image": "image"}
-BLANK_CLASSES = ("facade", "background")  # a label map starts as a plain wall, which reads as a wall
+# A label map starts as the background class: the shipped facades model draws it as a plain wall, while a
+# canvas-wide facade region (never seen in training, where facades always hold windows) comes out as glass.
+BLANK_CLASSES = ("background", "facade")
 TOOLS = ("pen", "brush", "eraser", "fill", "rect", "polygon", "eyedropper")
 # Single-key tool shortcuts (Krita/Photoshop habits); the window may turn these into QActions.
 TOOL_SHORTCUTS = {
@@ -201,13 +203,13 @@ class Canvas(QWidget):
             )
 
     def _default_color(self) -> RGB:
-        """What a kind paints with at first: black ink; for labels a class that shows on the blank (a
-        window on the facade wall)."""
+        """What a kind paints with at first: black ink; for labels a class that shows on the blank (the
+        facade on the background wall, then windows)."""
         if self._kind != "labels" or not self._palette:
             return BLACK
         names = [n for n, _ in self._palette]
         blank = self._blank_color()
-        for name in ("window", "facade"):
+        for name in ("facade", "window"):
             if name in names and self._palette[names.index(name)][1] != blank:
                 return self._palette[names.index(name)][1]
         return next((c for _, c in self._palette if c != blank), self._palette[0][1])
@@ -308,7 +310,7 @@ class Canvas(QWidget):
 
     def background_color(self) -> RGB:
         """What a new drawing, Clear and the eraser paint: white paper, or the label map's wall (the
-        'facade' class; else 'background'; else the first class)."""
+        'background' class; else 'facade'; else the first class)."""
         return self._blank_color()
 
     def _blank_color(self) -> RGB:

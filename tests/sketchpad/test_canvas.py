@@ -158,7 +158,7 @@ def test_eraser_paints_white(qtbot, canvas):
 def test_label_painting_keeps_only_palette_colours(qtbot, canvas):
     canvas.set_kind("labels", FACADES)
     pal = colors(FACADES)
-    assert (canvas.image_array() == FACADES[1][1]).all()  # a new label map is a plain facade wall
+    assert (canvas.image_array() == FACADES[0][1]).all()  # a new label map is the plain background wall
     rng = np.random.default_rng(3)
     tools = ["brush", "pen", "rect", "polygon", "fill", "eraser"]
     for i in range(30):
@@ -193,8 +193,8 @@ def test_opened_label_images_are_snapped(canvas):
 
 def test_a_label_map_starts_as_a_wall_that_the_eraser_and_clear_paint_back(qtbot, canvas):
     canvas.set_kind("labels", FACADES)
-    wall = FACADES[1][1]
-    assert canvas.background_color() == wall and canvas.color() == FACADES[2][1]  # paints windows first
+    wall = FACADES[0][1]
+    assert canvas.background_color() == wall and canvas.color() == FACADES[1][1]  # paints the facade first
     canvas.set_tool("fill")
     canvas.set_color((255, 0, 0))
     click(qtbot, canvas, 5, 5)
@@ -211,13 +211,13 @@ def test_each_kind_keeps_its_own_drawing_and_undo(qtbot, canvas):
     drag(qtbot, canvas, [(5, 5), (50, 40)])
     sketch, sketch_steps = canvas.image_array(), canvas.undo_stack.count()
     assert canvas.set_kind("labels", FACADES) is False  # first time: a new label map, nothing converted
-    assert canvas.kind() == "labels" and (canvas.image_array() == FACADES[1][1]).all()
+    assert canvas.kind() == "labels" and (canvas.image_array() == FACADES[0][1]).all()
     assert not canvas.is_modified() and canvas.undo_stack.count() == 0
     canvas.set_tool("rect")
     drag(qtbot, canvas, [(10, 10), (30, 30)])
     labels = canvas.image_array()
     canvas.undo_stack.undo()  # the label map's own history: back to the wall, never to the sketch
-    assert canvas.kind() == "labels" and (canvas.image_array() == FACADES[1][1]).all()
+    assert canvas.kind() == "labels" and (canvas.image_array() == FACADES[0][1]).all()
     canvas.undo_stack.redo()
     assert canvas.kept_kinds() == ["lineart"]
     assert canvas.set_kind("lineart") is True  # the sketch comes back, with its history
@@ -259,7 +259,7 @@ def test_convert_from_another_kind_is_one_undo_step(qtbot, canvas):
     assert canvas.convert_from("lineart")
     back = canvas.image_array()
     assert raster.only_colors(back, colors(FACADES))
-    assert (back[20, 20] == FACADES[1][1]).all() and (back[9, 20] == FACADES[0][1]).all()
+    assert (back[20, 20] == FACADES[0][1]).all() and (back[9, 20] == FACADES[1][1]).all()
 
 
 def test_a_new_palette_of_the_same_kind_snaps_an_edited_label_map_undoably(qtbot, canvas):
@@ -471,7 +471,7 @@ def test_underlay_is_shown_but_never_part_of_the_drawing(qtbot, canvas):
     assert set(np.unique(canvas.image_array())) <= {0, 255}
     canvas.set_kind("labels", FACADES)
     canvas.new_drawing((64, 48))
-    assert (canvas.image_array() == FACADES[1][1]).all()
+    assert (canvas.image_array() == FACADES[0][1]).all()
     canvas.set_underlay(None)
     assert not canvas.has_underlay()
 

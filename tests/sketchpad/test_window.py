@@ -177,7 +177,7 @@ def test_one_drawing_per_kind_each_with_its_undo(qtbot, window, models):
     sketch = w.canvas.image_array()
     assert w.load_model(str(models["labels"]))
     # The sketch is put away, not snapped onto the palette: a label map of its own starts (a plain wall).
-    assert w.canvas.kind() == "labels" and (w.canvas.image_array() == FACADES[1][1]).all()
+    assert w.canvas.kind() == "labels" and (w.canvas.image_array() == FACADES[0][1]).all()
     assert w.drawing_title.text().startswith("Drawing — label map")
     assert w.palette_bar.palette_colors() == FACADES
     assert w.model_picker.current_id() == w.model_entry.id
@@ -190,7 +190,7 @@ def test_one_drawing_per_kind_each_with_its_undo(qtbot, window, models):
     labels = w.canvas.image_array()
     w.act_undo.trigger()  # the label map's own history: the sketch never comes back through undo
     assert w.canvas.kind() == "labels" and w.drawing_title.text().startswith("Drawing — label map")
-    assert (w.canvas.image_array() == FACADES[1][1]).all()
+    assert (w.canvas.image_array() == FACADES[0][1]).all()
     w.act_redo.trigger()
     assert w.convert_actions["lineart"].isVisible()  # a line-art drawing is kept
     assert w.convert_actions["lineart"].text() == "Convert line art drawing to label map"

@@ -95,7 +95,7 @@ def test_a_new_label_drawing_is_a_wall_that_translates_to_a_wall(qtbot):
     w = make_window(qtbot, "facades")
     try:
         assert w.new_drawing()
-        assert (w.canvas.image_array() == FACADES[1][1]).all() and w.example is None
+        assert (w.canvas.image_array() == FACADES[0][1]).all() and w.example is None
         assert w.windowTitle().startswith("Untitled")
         wait_full(qtbot, w)
         out = w.current_result().astype(np.float64)[16:-16, 16:-16]
@@ -111,8 +111,8 @@ def test_a_new_label_drawing_is_a_wall_that_translates_to_a_wall(qtbot):
 def test_a_model_without_examples_starts_blank(qtbot, tmp_path):
     w = make_window(qtbot, str(tiny(tmp_path / "mine.safetensors", kind="labels")))
     try:
-        assert w.example is None and (w.canvas.image_array() == FACADES[1][1]).all()
-        assert w.canvas.color() == FACADES[2][1]  # the first stroke paints a window on the wall
+        assert w.example is None and (w.canvas.image_array() == FACADES[0][1]).all()
+        assert w.canvas.color() == FACADES[1][1]  # the first stroke paints the facade on the wall
     finally:
         w.shutdown()
 
