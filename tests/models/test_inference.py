@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from models.checkpoint import save_checkpoint
@@ -175,3 +177,27 @@ def test_a_huge_array_is_refused_before_any_work(ckpt):
     huge = np.broadcast_to(np.uint8(255), (side, side, 3))  # no memory behind it
     with pytest.raises(ValueError, match="pixel limit"):
         Translator(ckpt, device="cpu")(huge)
+
+
+@settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    shape=st.lists(st.integers(0, 6), min_size=0, max_size=5).map(tuple),
+    dtype=st.sampled_from(
+        ["uint8", "uint16", "int8", "int32", "int64", "float16", "float32", "float64", "bool"]
+    ),
+    scale=st.sampled_from([0.0, 1.0, 255.0, 70000.0, -3.0, float("nan")]),
+    channels=st.sampled_from([1, 3]),
+)
+def test_fuzz_to_pixels_gives_an_image_or_one_line(shape, dtype, scale, channels):
+    """Any array: the model's pixels (uint8, (H, W) or (H, W, 3)) or one PixelError line, nothing else."""
+    from models.imageio import PixelError, to_pixels
+
+    with np.errstate(all="ignore"):
+        a = (np.random.default_rng(len(shape)).random(shape) * scale).astype(dtype)
+    try:
+        p = to_pixels(a, channels)
+    except PixelError as e:
+        assert isinstance(e, ValueError) and "\n" not in str(e) and str(e)
+        return
+    assert p.dtype == np.uint8 and p.shape[:2] == a.shape[:2]
+    assert p.shape == (a.shape[:2] if channels == 1 else (*a.shape[:2], 3))
