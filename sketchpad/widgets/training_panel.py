@@ -329,7 +329,7 @@ class TrainingPanel(QWidget):
             "Samples appear here as training goes (rows: input | output | target)."
         )
         self.sample_view.setWordWrap(True)
-        self.sample_view.setMinimumSize(200, 150)
+        self.sample_view.setMinimumSize(200, 120)  # the dock fits a 768-px screen
         self.sample_caption = QLabel("")
         self.sample_caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
         # Earlier samples, newest first, in a strip that scrolls rather than squeezing the thumbnails.
