@@ -169,8 +169,10 @@ def bytes_per_pixel(cfg) -> int:
 
 def tile_plan(cfg, budget: int = TILE_BYTES) -> tuple[int, int]:
     """(tile side, overlap) for `cfg`: the largest square tile within `budget`, on the net's grid. The
-    overlap covers the part of a U-Net's field of view that the tile's border changes (measured: 256 px
-    leaves differences of a few grey levels at most, spread over the blend, for unet_128 and unet_256)."""
+    overlap covers the part of a U-Net's field of view that the tile's border changes. Measured with the
+    shipped facades models on a mosaic of val label maps, at the smallest tile: unet_128 mean |tiled -
+    whole| 0.12 grey levels (max 20 on 0.03% of pixels), unet_256 0.43 (max 32 on 0.4%), all inside the
+    blend, no visible seam."""
     m = cfg.multiple
     overlap = -(-max(OVERLAP, m) // m) * m
     side = int((budget / bytes_per_pixel(cfg)) ** 0.5) // m * m
@@ -236,8 +238,8 @@ class Translator:
     """A loaded generator plus how to run it: device, batch-norm statistics, dropout, seed, size fitting.
 
     Images of any size up to `imageio.MAX_PIXELS`: one whose padded size fits a tile runs whole; a larger
-    one runs in overlapping tiles (`tile_plan`: the side whose activations fit TILE_BYTES, about 1,700 px
-    for the shipped ngf-24 U-Nets), blended across the overlaps, so memory is bounded by the tile and not
+    one runs in overlapping tiles (`tile_plan`: the side whose activations fit TILE_BYTES, 1,536 px
+    for the shipped ngf-24 unet_256), blended across the overlaps, so memory is bounded by the tile and not
     by the image. Tiles align with the net's downsampling grid, so away from the overlaps a tile computes
     what the whole image would (measured: within a few grey levels, spread over the blend). A net that
     normalises by the image's own statistics (instance norm without running statistics, or
