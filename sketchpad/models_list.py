@@ -17,6 +17,7 @@ from models.errors import CheckpointError
 from models.generator import GeneratorConfig, build_generator
 from models.palette import FACADES
 from sketchpad import paths
+from sketchpad.runs import is_text_name
 
 BUILTIN_ID = "builtin:untrained"
 BUILTIN_LABEL = "untrained (no weights found)"
@@ -118,19 +119,11 @@ def user_runs(runs_dir: Path | None = None) -> list[ModelEntry]:
     its path: the runs list offers to rename it)."""
     try:
         d = Path(runs_dir or paths.runs_dir())
-        found = [p for p in d.glob("*/latest.safetensors") if _is_text(str(p)) and _is_file(p)]
+        found = [p for p in d.glob("*/latest.safetensors") if is_text_name(str(p)) and _is_file(p)]
     except (OSError, ValueError):
         return []
     found.sort(key=_mtime, reverse=True)
     return [_entry(p, "run", label=run_label(p)) for p in found]
-
-
-def _is_text(s: str) -> bool:
-    try:
-        s.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _is_file(p: Path) -> bool:
