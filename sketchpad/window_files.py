@@ -49,6 +49,18 @@ class DocumentActions:
         came from)."""
         self.document, self.suggested_name, self.example = document, suggested, example
 
+    def _load_into_canvas(self, path: str | os.PathLike, what: str, *, undoable: bool) -> bool:
+        """Read `path` into the canvas, fitted to the window; on failure show one message, keep the
+        drawing, and return False."""
+        try:
+            a = load_image(path)
+        except ImageError as e:
+            self.show_error(f"Could not open the {what}: {e}")
+            return False
+        self.canvas.set_image_array(a, undoable=undoable)
+        self.canvas.fit_to_window()
+        return True
+
     def _image_filter(self) -> str:
         return "Images (" + " ".join(f"*{s}" for s in IMAGE_SUFFIXES) + ")"
 
@@ -63,13 +75,8 @@ class DocumentActions:
     def open_drawing(self, path: str | os.PathLike) -> bool:
         """Open a drawing (label colours snapped in label mode); on failure the message is shown, the
         current drawing stays, and False is returned."""
-        try:
-            a = load_image(path)
-        except ImageError as e:
-            self.show_error(f"Could not open the drawing: {e}")
+        if not self._load_into_canvas(path, "drawing", undoable=False):
             return False
-        self.canvas.set_image_array(a, undoable=False)
-        self.canvas.fit_to_window()
         self._set_origin(Path(path).resolve())
         self.canvas.set_clean()
         settings.add_recent(path)
@@ -81,13 +88,8 @@ class DocumentActions:
     def import_image(self, path: str | os.PathLike, *, example: bool = False) -> bool:
         """Any image as the drawing, as one undo step; the drawing is unsaved, and Save proposes the
         image's own name."""
-        try:
-            a = load_image(path)
-        except ImageError as e:
-            self.show_error(f"Could not open the image: {e}")
+        if not self._load_into_canvas(path, "image", undoable=True):
             return False
-        self.canvas.set_image_array(a, undoable=True)
-        self.canvas.fit_to_window()
         path = Path(path)
         self._set_origin(None, path.stem + ".png", path if example else None)
         if not example:
@@ -99,13 +101,8 @@ class DocumentActions:
         """An example drawing as a fresh, unmodified drawing (no undo step; closing does not ask), saved
         under its own name."""
         path = Path(path)
-        try:
-            a = load_image(path)
-        except ImageError as e:
-            self.show_error(f"Could not open the example: {e}")
+        if not self._load_into_canvas(path, "example", undoable=False):
             return False
-        self.canvas.set_image_array(a, undoable=False)
-        self.canvas.fit_to_window()
         self._set_origin(None, path.stem + ".png", path)
         self._update_title()
         return True
