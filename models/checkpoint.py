@@ -100,17 +100,26 @@ def save_checkpoint(
     path: str | os.PathLike, net: nn.Module, meta: dict[str, Any] | None = None, *, half: bool = False
 ) -> Path:
     """Write `net`'s weights and a header (`meta` plus the architecture) to `path` as safetensors, atomically."""
-    from safetensors.torch import save_file
-
     cfg: GeneratorConfig = net.cfg
     header = {**(meta or {}), "format": FORMAT, "arch": cfg.to_dict()}
-    tensors = {}
-    for k, v in net.state_dict().items():
+    return write_safetensors(path, net.state_dict(), header, half=half)
+
+
+def write_safetensors(
+    path: str | os.PathLike, tensors: dict[str, torch.Tensor], header: dict[str, Any], *, half: bool = False
+) -> Path:
+    """The one safetensors writer: `tensors` (moved to the CPU, floats as fp16 when `half`) with `header` as
+    the JSON under the "sketchpad" metadata key, written atomically. Generators, segmenters and DCGANs all
+    save through here."""
+    from safetensors.torch import save_file
+
+    out = {}
+    for k, v in tensors.items():
         v = v.detach().cpu()
         if half and v.is_floating_point():
             v = v.half()
-        tensors[k] = v.contiguous()
-    return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"sketchpad": json.dumps(header)}))
+        out[k] = v.contiguous()
+    return atomic_write(path, lambda tmp: save_file(out, tmp, metadata={"sketchpad": json.dumps(header)}))
 
 
 # ---------------------------------------------------------------- reading
