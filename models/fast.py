@@ -8,7 +8,8 @@
   graph per input shape (or torch.compile), cudnn autotuning on. Reduced precision changes the output
   slightly; `tolerance` says by how much we accept.
 
-`make_runner(net, device, backend, bn_stats)` returns a runner or None (None: run the net itself).
+`make_runner(net, device, backend, bn_stats)` returns a runner or None (None: run the net itself);
+`checked_runner` also checks it once against the net. Whoever runs the net keeps the runners it built.
 """
 
 from __future__ import annotations
@@ -196,47 +197,26 @@ def make_runner(net: nn.Module, device: torch.device, backend: str = "auto", bn_
     return None
 
 
-_build_lock = threading.Lock()
-
-
-def run_fast(translator, x: torch.Tensor, bn_stats: str, dropout: bool = False) -> torch.Tensor:
-    """The Translator's forward pass through its fast runner for `bn_stats` (built on first use and
-    checked once against the net on that first input), or through the net where no runner fits.
-
-    `translator.runner_name` says what ran last. A runner that disagrees with the net beyond its
-    tolerance, or fails to build under "auto", is dropped for PyTorch, with the reason in `runner_note`."""
-    if dropout:  # seeded masks: PyTorch's job
-        translator.runner_name = "torch"
-        return translator.net(x)
-    runners = translator._runners
-    if bn_stats not in runners:
-        with _build_lock:
-            if bn_stats not in runners:
-                runner, first = None, None
-                try:
-                    runner = make_runner(translator.net, translator.device, translator.backend, bn_stats)
-                    if runner is not None and runner.supports(x):
-                        first = runner(x)
-                        ref = translator.net(x)
-                        diff = float((first.to(ref.device, ref.dtype) - ref).abs().max())
-                        if not diff <= runner.tolerance:
-                            translator.runner_note = f"{runner.name} differs by {diff:.2g}; using PyTorch"
-                            runner = None
-                            first = ref
-                except BackendError:
-                    raise
-                except Exception as e:  # an unusual net or runtime: PyTorch always works
-                    if translator.backend != "auto":
-                        raise BackendError(f"the {translator.backend} backend failed: {e}") from None
-                    translator.runner_note = f"fast backend unavailable ({type(e).__name__}); using PyTorch"
-                    runner, first = None, None
-                runners[bn_stats] = runner
-                if first is not None:
-                    translator.runner_name = runner.name if runner is not None else "torch"
-                    return first.to(x.device)
-    runner = runners[bn_stats]
-    if runner is None or not runner.supports(x):
-        translator.runner_name = "torch"
-        return translator.net(x)
-    translator.runner_name = runner.name
-    return runner(x).to(x.device)
+def checked_runner(
+    net: nn.Module, device: torch.device, backend: str, bn_stats: str, x: torch.Tensor
+) -> tuple[object | None, torch.Tensor | None, str]:
+    """Build the runner for `net` in mode `bn_stats` (dropout off) and check it once against the net on
+    the first input `x`: (runner, or None for PyTorch; that first output, or None if nothing ran; why
+    PyTorch was chosen, or ''). A runner that disagrees with the net beyond its tolerance, or fails to
+    build under "auto", gives None and its reason; under "onnx" a failure is a BackendError."""
+    try:
+        runner = make_runner(net, device, backend, bn_stats)
+        if runner is None or not runner.supports(x):
+            return runner, None, ""
+        first = runner(x)
+        ref = net(x)
+        diff = float((first.to(ref.device, ref.dtype) - ref).abs().max())
+        if not diff <= runner.tolerance:
+            return None, ref, f"{runner.name} differs by {diff:.2g}; using PyTorch"
+        return runner, first, ""
+    except BackendError:
+        raise
+    except Exception as e:  # an unusual net or runtime: PyTorch always works
+        if backend != "auto":
+            raise BackendError(f"the {backend} backend failed: {e}") from None
+        return None, None, f"fast backend unavailable ({type(e).__name__}); using PyTorch"

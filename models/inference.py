@@ -13,6 +13,7 @@ ValueError. Large images run in tiles (see Translator); running out of memory is
 from __future__ import annotations
 
 import os
+import threading
 import time
 from contextlib import nullcontext
 
@@ -23,9 +24,10 @@ from torch import nn
 
 from .checkpoint import Checkpoint, load_checkpoint, printable
 from .errors import ImageError, SketchpadError
+from .fast import BACKENDS, checked_runner
 from .imageio import to_pixels
+from .modes import set_modes
 
-BN_STATS = ("running", "image")
 SEED_MAX = 2**63 - 1
 FITS = ("pad", "resize")
 
@@ -75,22 +77,6 @@ def pick_device(name: str = "auto", *, strict: bool = False) -> tuple[torch.devi
             f"there is no {text} (this machine has {count} CUDA device(s))", torch.device("cuda:0")
         )
     return torch.device("cuda" if n is None else f"cuda:{n}"), ""
-
-
-def set_modes(net: nn.Module, *, bn_stats: str = "running", dropout: bool = False) -> None:
-    """Put each layer in the mode asked for: batch norm from running or this image's statistics,
-    dropout on or off, without ever updating the stored running statistics."""
-    if bn_stats not in BN_STATS:
-        raise ValueError(f"bn_stats must be one of {BN_STATS}")
-    net.eval()
-    for m in net.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            image = bn_stats == "image"
-            m.train(image)
-            # In train mode with tracking off, batch norm normalises by the batch and leaves its buffers alone.
-            m.track_running_stats = not image
-        elif isinstance(m, nn.Dropout):
-            m.train(dropout)
 
 
 def to_tensor(img: np.ndarray, channels: int) -> torch.Tensor:
@@ -263,8 +249,6 @@ class Translator:
         _check_seed(seed)
         # "torch": the net itself. "auto"/"onnx": models.fast runners (ONNX Runtime on the CPU, channels-last
         # reduced precision with CUDA graphs on CUDA) where the mode allows; PyTorch for dropout on.
-        from .fast import BACKENDS
-
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}")
         self.backend = backend
@@ -411,11 +395,33 @@ class Translator:
         return out[:, :, 0] if nc == 1 else out
 
     def _forward(self, x: torch.Tensor, bn_stats: str, dropout: bool) -> torch.Tensor:
+        """The net's forward pass, or its fast runner's for `bn_stats` (built on first use and checked once
+        against the net on that first input) where one fits. `runner_name` says what ran last; a runner
+        dropped for PyTorch leaves the reason in `runner_note`."""
         if self.backend == "torch":
             return self.net(x)
-        from .fast import run_fast
+        if dropout:  # seeded masks: PyTorch's job
+            self.runner_name = "torch"
+            return self.net(x)
+        if bn_stats not in self._runners:
+            with _build_lock:
+                if bn_stats not in self._runners:
+                    runner, first, note = checked_runner(self.net, self.device, self.backend, bn_stats, x)
+                    self._runners[bn_stats] = runner
+                    if note:
+                        self.runner_note = note
+                    if first is not None:
+                        self.runner_name = runner.name if runner is not None else "torch"
+                        return first.to(x.device)
+        runner = self._runners[bn_stats]
+        if runner is None or not runner.supports(x):
+            self.runner_name = "torch"
+            return self.net(x)
+        self.runner_name = runner.name
+        return runner(x).to(x.device)
 
-        return run_fast(self, x, bn_stats, dropout)
+
+_build_lock = threading.Lock()  # one runner built at a time, by any Translator
 
 
 def _check_seed(seed) -> None:

@@ -9,8 +9,6 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parent.parent
 PACKAGES = ("models", "sketchpad")
 FORBIDDEN_IN_MODELS = ("PySide6", "PyQt5", "PyQt6", "shiboken6", "pyqtgraph", "sketchpad")
@@ -177,15 +175,30 @@ def test_no_import_circle_at_module_level():
     assert not cycles, "import circles between modules:\n" + _describe(cycles, graph)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12: a circle hidden by imports inside functions, models.inference -> models.fast -> "
-    "models.export -> models.inference; green once the runtime layer is untangled",
-)
 def test_no_import_circle_even_inside_functions():
+    """An import inside a function hides a circle from Python until that function runs; it is one still."""
     graph = _graph(any_depth=True)
     cycles = _cycles(graph)
     assert not cycles, "import circles, counting imports inside functions:\n" + _describe(cycles, graph)
+
+
+def test_the_runtime_layer_points_down():
+    """The Translator uses the fast runners, they the ONNX exporter, both the mode helpers; never back up."""
+    graph = _graph(any_depth=True)
+
+    def below(module: str) -> set[str]:
+        seen, todo = set(), [module]
+        while todo:
+            for m in graph[todo.pop()]:
+                if m not in seen:
+                    seen.add(m)
+                    todo.append(m)
+        return seen
+
+    assert {"models.fast", "models.export", "models.modes"} <= below("models.inference")
+    for lower in ("models.fast", "models.export", "models.modes"):
+        assert "models.inference" not in below(lower), f"{lower} reaches models.inference"
+    assert "models.fast" not in below("models.export")
 
 
 def test_models_source_never_imports_qt_or_sketchpad():

@@ -1,0 +1,24 @@
+"""The modes a generator runs in: batch norm from running or the image's own statistics, dropout on or
+off. Below the runtime layer (inference, fast, export), which all put a net in these modes."""
+
+from __future__ import annotations
+
+from torch import nn
+
+BN_STATS = ("running", "image")
+
+
+def set_modes(net: nn.Module, *, bn_stats: str = "running", dropout: bool = False) -> None:
+    """Put each layer in the mode asked for: batch norm from running or this image's statistics,
+    dropout on or off, without ever updating the stored running statistics."""
+    if bn_stats not in BN_STATS:
+        raise ValueError(f"bn_stats must be one of {BN_STATS}")
+    net.eval()
+    for m in net.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            image = bn_stats == "image"
+            m.train(image)
+            # In train mode with tracking off, batch norm normalises by the batch and leaves its buffers alone.
+            m.track_running_stats = not image
+        elif isinstance(m, nn.Dropout):
+            m.train(dropout)
