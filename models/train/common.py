@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from ..stdio import silence_stdout
 
 MODELS = ("pix2pix", "cyclegan", "dcgan")
 NET_D = ("basic", "n_layers", "pixel")
@@ -437,22 +438,12 @@ class EventLog:
                 # The reader went away (the app closed): keep the run folder's log, stop writing here,
                 # and let the trainer end cleanly with a checkpoint.
                 self.json_stdout = False
-                _silence_stdout()
+                silence_stdout()
                 if self.on_reader_gone is not None:
                     self.on_reader_gone()
         if self.listener is not None:
             self.listener(record)
         return record
-
-
-def _silence_stdout() -> None:
-    """Point stdout at devnull so that later writes and the exit-time flush do not raise again."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError):
-        pass
 
 
 def _jsonable(x: Any) -> Any:

@@ -16,6 +16,7 @@ import warnings
 from pathlib import Path
 
 from models.errors import SketchpadError
+from models.stdio import silence_stdout
 
 # name -> module under sketchpad.cli (imported only when that command runs, so `translate` never loads Qt)
 COMMANDS = {
@@ -216,16 +217,6 @@ def _error(message: str) -> int:
     return EXIT_USER_ERROR
 
 
-def _quiet_stdout() -> None:
-    """After a broken pipe: point stdout at /dev/null so the interpreter's final flush cannot complain."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError, AttributeError):
-        pass
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv:
@@ -250,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     except SketchpadError as e:
         return _error(str(e))
     except BrokenPipeError:
-        _quiet_stdout()
+        silence_stdout()
         return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         print("sketchpad: interrupted", file=sys.stderr)
@@ -263,6 +254,6 @@ def main(argv: list[str] | None = None) -> int:
             raise
         reason = _REASONS[e.errno]
         if e.filename is None:  # a stream: stdout on a full disk
-            _quiet_stdout()
+            silence_stdout()
             return _error(f"cannot write the output ({reason})")
         return _error(f"{printable_path(e.filename)}: {reason}")
