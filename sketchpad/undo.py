@@ -1,9 +1,9 @@
-"""Undo commands for the canvas: each stores only the pixels it changed.
+"""Undo commands for a drawing: each stores only the pixels it changed.
 
 A stroke, fill, shape or clear keeps the before/after copies of its dirty box, so a 3 px pen line
 on a 2048x2048 drawing costs a few hundred bytes, not 12 MB. A load that changes the drawing's size
-keeps both whole images. The target is anything with ``_put_patch(box, pixels)`` and
-``_put_image(array)`` (the Canvas); these apply the pixels, repaint and emit ``changed``.
+keeps both whole images. The target is anything with ``put_patch(box, pixels)`` and
+``put_image(array)``: a sketchpad.document.Document, whose listener (the canvas) repaints.
 """
 
 from __future__ import annotations
@@ -38,14 +38,14 @@ class _Packed:
 
 
 class _Target(Protocol):
-    def _put_patch(self, box: Box, pixels: np.ndarray) -> None: ...
-    def _put_image(self, image: np.ndarray) -> None: ...
+    def put_patch(self, box: Box, pixels: np.ndarray) -> None: ...
+    def put_image(self, image: np.ndarray) -> None: ...
 
 
 class PatchCommand(QUndoCommand):
     """Pixels of one box replaced: `before` and `after` are (y1-y0, x1-x0, 3) uint8 copies.
 
-    `applied=True` when the edit is already on the canvas (a stroke painted live), so the first
+    `applied=True` when the edit is already on the drawing (a stroke painted live), so the first
     redo() that QUndoStack.push() calls does nothing.
     """
 
@@ -66,10 +66,10 @@ class PatchCommand(QUndoCommand):
         if self._skip_redo:
             self._skip_redo = False
             return
-        self._target._put_patch(self.box, self._after.array())
+        self._target.put_patch(self.box, self._after.array())
 
     def undo(self) -> None:
-        self._target._put_patch(self.box, self._before.array())
+        self._target.put_patch(self.box, self._before.array())
 
 
 class ImageCommand(QUndoCommand):
@@ -85,7 +85,7 @@ class ImageCommand(QUndoCommand):
         return self._before.nbytes + self._after.nbytes
 
     def redo(self) -> None:
-        self._target._put_image(self._after.array())
+        self._target.put_image(self._after.array())
 
     def undo(self) -> None:
-        self._target._put_image(self._before.array())
+        self._target.put_image(self._before.array())

@@ -1,9 +1,10 @@
-"""The drawing canvas: a fixed-size RGB image painted with pen, brush, eraser, fill and shapes.
+"""The drawing canvas widget: shows a Document and turns pointer, wheel and key input into tool edits.
 
-The drawing lives in a uint8 (H, W, 3) numpy array; a QImage wraps the same memory for painting,
-so an edit is a numpy write plus a repaint of its dirty box. Pixel rules (which pixels a stroke
-covers, flood fill, polygons) live in sketchpad/raster.py and never anti-alias, so a label map keeps
-only palette colours. The canvas emits intent and change signals and never calls the main window.
+The drawing itself (pixels, kind, palette, the edits undo puts back) is a sketchpad.document.Document;
+what each tool does to it is sketchpad/tools.py. A QImage wraps the document's pixels for painting, so
+an edit is a numpy write plus a repaint of its dirty box. This widget keeps the view (zoom, pan), the
+underlay, the current tool, colour and sizes, one document and undo history per drawing kind, and the
+shape previews. It emits intent and change signals and never calls the main window.
 """
 
 from __future__ import annotations
@@ -30,51 +31,26 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QWidget
 
-from models import palette as palettes
 from models.errors import ImageError
-from sketchpad import raster
+from sketchpad import raster, tools
+from sketchpad.document import KIND_NAMES, KINDS, Document, Palette, Patch, as_drawing, as_rgb, kind_palette
 from sketchpad.raster import RGB, Box, View
+from sketchpad.tools import SIZE_SHORTCUTS, STROKE_TOOLS, TOOL_SHORTCUTS, TOOLS
 from sketchpad.undo import ImageCommand, PatchCommand
 
-Palette = list[tuple[str, tuple[int, int, int]]]
+# The window and the widgets package import these names from here.
+__all__ = ["KINDS", "KIND_NAMES", "TOOLS", "TOOL_SHORTCUTS", "Canvas"]
 
-KINDS = ("lineart", "labels", "image")
-KIND_NAMES = {"lineart": "line art", "labels": "label map", "image": "image"}
-# A label map starts as the background class: the shipped facades model draws it as a plain wall, while a
-# canvas-wide facade region (never seen in training, where facades always hold windows) comes out as glass.
-BLANK_CLASSES = ("background", "facade")
-TOOLS = ("pen", "brush", "eraser", "fill", "rect", "polygon", "eyedropper")
-# Single-key tool shortcuts (Krita/Photoshop habits); the window may turn these into QActions.
-TOOL_SHORTCUTS = {
-    "brush": "B",
-    "pen": "P",
-    "eraser": "E",
-    "fill": "G",
-    "rect": "R",
-    "polygon": "L",
-    "eyedropper": "I",
-}
-SIZE_SHORTCUTS = {"smaller": "[", "larger": "]"}
-DEFAULT_SIZES = {"pen": 2, "brush": 12, "eraser": 16}
 MIN_ZOOM, MAX_ZOOM = 0.05, 64.0
 ZOOM_STEP = 1.25
-WHITE: RGB = (255, 255, 255)
-BLACK: RGB = (0, 0, 0)
-_STROKE_TOOLS = ("pen", "brush", "eraser")
-
-
-def _rgb(c) -> RGB:
-    r, g, b = (int(v) for v in c)
-    return (r, g, b)
 
 
 @dataclass(frozen=True)
 class _Kept:
-    """A drawing kind's drawing while another kind is shown."""
+    """A drawing kind's document while another kind is shown."""
 
-    image: np.ndarray
+    document: Document
     undo_stack: QUndoStack
-    palette: Palette
     color: RGB
 
 
@@ -107,14 +83,13 @@ class Canvas(QWidget):
         self.undo_group = QUndoGroup(self)
         self.undo_stack = QUndoStack(self)
         self._activate(self.undo_stack)
-        self._kept: dict[str, _Kept] = {}  # the other kinds' drawings
-        self._kind = "lineart"
-        self._palette: Palette = []
+        self._kept: dict[str, _Kept] = {}  # the other kinds' documents
+        self._doc = Document.blank((int(size[0]), int(size[1])))
+        self._doc.on_change = self._document_changed
+        self._wrap_document()
         self._tool = "pen"
-        self._color: RGB = BLACK
-        self._sizes = dict(DEFAULT_SIZES)
-        self._img = np.full((int(size[1]), int(size[0]), 3), 255, dtype=np.uint8)
-        self._qimg = _wrap(self._img)
+        self._color: RGB = self._doc.default_color()
+        self._sizes = dict(tools.DEFAULT_SIZES)
         self._view = View(1.0, 0.0, 0.0)
         self._fit = True  # follow the widget size until the user zooms or pans
         self._underlay_src: np.ndarray | None = None
@@ -124,10 +99,7 @@ class Canvas(QWidget):
         self._cursor: QPointF | None = None
         self._space = False
         self._pan_from: tuple[QPointF, View] | None = None
-        self._stroke_before: np.ndarray | None = None
-        self._stroke_box: Box | None = None
-        self._stroke_tool = "pen"
-        self._last: tuple[float, float, float] | None = None  # x, y, width
+        self._stroke: tools.Stroke | None = None
         self._rect: tuple[tuple[float, float], tuple[float, float]] | None = None
         self._poly: list[tuple[float, float]] = []
         self._picking = False
@@ -136,11 +108,11 @@ class Canvas(QWidget):
     # ---- drawing state -------------------------------------------------------------------------
 
     def kind(self) -> str:
-        return self._kind
+        return self._doc.kind
 
     def label_palette(self) -> Palette:
         """The label classes ([] unless kind is 'labels')."""
-        return list(self._palette)
+        return self._doc.palette
 
     def set_kind(self, kind: str, palette: Palette | None = None) -> bool:
         """Switch between 'lineart' (dark on white), 'labels' (palette classes) and 'image'.
@@ -150,41 +122,35 @@ class Canvas(QWidget):
         (`convert_from` does that, when asked). Within 'labels', a new palette snaps an edited drawing as
         one undo step. Returns True when a drawing of this kind is shown (kept or brought back), False
         when it starts blank."""
-        if kind not in KINDS:
-            raise ValueError(f"unknown drawing kind {kind!r}; expected one of {', '.join(KINDS)}")
-        if kind == "labels":
-            palette = palette or palettes.FACADES
-            new_palette = [(str(n), _rgb(c)) for n, c in palette]
-        else:
-            new_palette = []
+        new_palette = kind_palette(kind, palette)
         self._cancel_shapes()
-        if kind != self._kind:
+        if kind != self._doc.kind:
             return self._swap_kind(kind, new_palette)
-        if new_palette != self._palette:
+        if new_palette != self._doc.palette:
             was_blank = self.is_pristine()
-            self._palette = new_palette
+            self._doc.set_palette(new_palette)
             self._refit_palette(was_blank)
-            self._set_color(self._default_color())
+            self._set_color(self._doc.default_color())
         self.update()
         return True
 
     def _swap_kind(self, kind: str, palette: Palette) -> bool:
-        """Put this kind's drawing away and bring `kind`'s back (or start it blank)."""
-        old = _Kept(self._img, self.undo_stack, self._palette, self._color)
+        """Put this kind's document away and bring `kind`'s back (or start it blank)."""
+        old = _Kept(self._doc, self.undo_stack, self._color)
         if self.is_pristine():
             self._drop_stack(self.undo_stack)  # nothing worth keeping: a blank, never-edited drawing
         else:
-            self._kept[self._kind] = old
+            self._kept[self._doc.kind] = old
         kept = self._kept.pop(kind, None)
-        self._kind, self._palette = kind, palette
         if kept is None:
             self._activate(QUndoStack(self))
-            self._put_image(np.full_like(self._img, self._blank_color()))
-            self._set_color(self._default_color())
+            self._show(Document.blank(self._doc.size(), kind, palette))
+            self._set_color(self._doc.default_color())
         else:
             self._activate(kept.undo_stack)
-            self._put_image(kept.image)
-            if kept.palette != palette:
+            self._show(kept.document)
+            if kept.document.palette != palette:
+                kept.document.set_palette(palette)
                 self._refit_palette(False)
             self._set_color(kept.color)
         self.update()
@@ -193,30 +159,16 @@ class Canvas(QWidget):
     def _refit_palette(self, was_blank: bool) -> None:
         """The label palette changed: a blank drawing becomes the new blank, an edited one is snapped."""
         if was_blank:
-            if not np.all(self._img == self._blank_color()):
-                self._put_image(np.full_like(self._img, self._blank_color()))
-        elif self._kind == "labels" and not raster.only_colors(self._img, self._palette_colors()):
-            self.undo_stack.push(
-                ImageCommand(
-                    self, self._img.copy(), palettes.snap(self._img, self._palette), "Snap to palette"
-                )
-            )
-
-    def _default_color(self) -> RGB:
-        """What a kind paints with at first: black ink; for labels a class that shows on the blank (the
-        facade on the background wall, then windows)."""
-        if self._kind != "labels" or not self._palette:
-            return BLACK
-        names = [n for n, _ in self._palette]
-        blank = self._blank_color()
-        for name in ("facade", "window"):
-            if name in names and self._palette[names.index(name)][1] != blank:
-                return self._palette[names.index(name)][1]
-        return next((c for _, c in self._palette if c != blank), self._palette[0][1])
+            if not self._doc.is_blank():
+                self._doc.put_image(self._doc.blank_image())
+            return
+        snapped = self._doc.snapped()
+        if snapped is not None:
+            self.undo_stack.push(ImageCommand(self._doc, self._doc.image.copy(), snapped, "Snap to palette"))
 
     def is_pristine(self) -> bool:
         """A blank drawing that was never edited (nothing to keep)."""
-        return self.undo_stack.count() == 0 and bool(np.all(self._img == self._blank_color()))
+        return self.undo_stack.count() == 0 and self._doc.is_blank()
 
     def _activate(self, stack: QUndoStack) -> None:
         self.undo_stack = stack
@@ -235,7 +187,7 @@ class Canvas(QWidget):
     def kept_image(self, kind: str) -> np.ndarray | None:
         """A copy of the kept drawing of another kind, or None."""
         k = self._kept.get(kind)
-        return None if k is None else k.image.copy()
+        return None if k is None else k.document.image.copy()
 
     def kept_is_modified(self, kind: str) -> bool:
         """Whether the kept drawing of `kind` has changes since it was last saved or opened."""
@@ -257,14 +209,15 @@ class Canvas(QWidget):
         (label map -> its region outlines as line art; line art -> dark lines as background-class outlines
         on the blank class; anything else snapped or kept as it is). False when no such drawing is kept."""
         kept = self._kept.get(kind)
-        if kept is None or kind == self._kind:
+        doc = self._doc
+        if kept is None or kind == doc.kind:
             return False
         self._cancel_shapes()
         a = raster.convert_drawing(
-            kept.image, kind, self._kind, palette=self._palette, blank=self._blank_color()
+            kept.document.image, kind, doc.kind, palette=doc.palette, blank=doc.blank_color()
         )
-        text = f"Convert {KIND_NAMES[kind]} to {KIND_NAMES[self._kind]}"
-        self.undo_stack.push(ImageCommand(self, self._img.copy(), a, text))
+        text = f"Convert {KIND_NAMES[kind]} to {KIND_NAMES[doc.kind]}"
+        self.undo_stack.push(ImageCommand(doc, doc.image.copy(), a, text))
         return True
 
     def tool(self) -> str:
@@ -287,21 +240,20 @@ class Canvas(QWidget):
 
     def set_color(self, rgb: tuple[int, int, int]) -> None:
         """The paint colour; in 'labels' mode snapped to the nearest palette class."""
-        self._set_color(_rgb(rgb))
+        self._set_color(as_rgb(rgb))
 
     def _set_color(self, rgb: RGB) -> None:
-        if self._kind == "labels" and self._palette:
-            rgb = _rgb(palettes.snap(np.array([[rgb]], dtype=np.uint8), self._palette)[0, 0])
+        rgb = self._doc.snap_color(rgb)
         if rgb != self._color:
             self._color = rgb
             self.color_changed.emit(rgb)
 
     def brush_size(self) -> int:
         """Diameter in image pixels of the current stroke tool (the brush's for non-stroke tools)."""
-        return self._sizes[self._tool if self._tool in _STROKE_TOOLS else "brush"]
+        return self._sizes[self._tool if self._tool in STROKE_TOOLS else "brush"]
 
     def set_brush_size(self, px: int) -> None:
-        key = self._tool if self._tool in _STROKE_TOOLS else "brush"
+        key = self._tool if self._tool in STROKE_TOOLS else "brush"
         px = int(min(max(int(px), 1), 512))
         if px != self._sizes[key]:
             self._sizes[key] = px
@@ -309,60 +261,30 @@ class Canvas(QWidget):
             self._update_cursor_area()
 
     def background_color(self) -> RGB:
-        """What a new drawing, Clear and the eraser paint: white paper, or the label map's wall (the
-        'background' class; else 'facade'; else the first class)."""
-        return self._blank_color()
-
-    def _blank_color(self) -> RGB:
-        if self._kind == "labels" and self._palette:
-            names = [n for n, _ in self._palette]
-            for name in BLANK_CLASSES:
-                if name in names:
-                    return self._palette[names.index(name)][1]
-            return self._palette[0][1]
-        return WHITE
-
-    def _palette_colors(self) -> np.ndarray:
-        return palettes.colors(self._palette)
+        """What a new drawing, Clear and the eraser paint (see Document.blank_color)."""
+        return self._doc.blank_color()
 
     def image_size(self) -> tuple[int, int]:
         """(width, height) of the drawing."""
-        return (self._img.shape[1], self._img.shape[0])
+        return self._doc.size()
 
     def image_array(self) -> np.ndarray:
         """uint8 (H, W, 3) copy of the drawing (never the underlay)."""
-        return self._img.copy()
+        return self._doc.image.copy()
 
     def set_image_array(self, a: np.ndarray, *, undoable: bool = True) -> None:
         """Replace the drawing (any size). Snapped to the palette in 'labels' mode. undoable=False is
         a document load: the undo history is cleared and the drawing counts as unmodified."""
-        a = np.asarray(a)
-        if a.ndim == 2:
-            a = np.repeat(a[:, :, None], 3, axis=2)
-        if a.ndim != 3 or a.shape[2] not in (3, 4) or a.shape[0] < 1 or a.shape[1] < 1:
-            raise ImageError(f"a drawing must be an (H, W, 3) image, got an array of shape {a.shape}")
-        if a.dtype != np.uint8:
-            raise ImageError(f"a drawing must be 8-bit (uint8), got {a.dtype}")
-        a = np.ascontiguousarray(a[:, :, :3])
-        if self._kind == "labels" and self._palette:
-            a = palettes.snap(a, self._palette)
+        a = self._doc.snap(as_drawing(a))
         if undoable:
-            self.undo_stack.push(ImageCommand(self, self._img.copy(), a.copy(), "Load drawing"))
+            self.undo_stack.push(ImageCommand(self._doc, self._doc.image.copy(), a.copy(), "Load drawing"))
         else:
-            self._put_image(a)
+            self._doc.put_image(a)
             self.undo_stack.clear()
 
     def clear(self) -> None:
         """Fill with the blank colour, as one undo step (nothing happens on a blank drawing)."""
-        blank = self._blank_color()
-        if np.all(self._img == blank):
-            return
-        h, w = self._img.shape[:2]
-        # A read-only broadcast of one colour: the "after" of a clear costs 3 bytes, not a whole image.
-        after = np.broadcast_to(np.array(blank, dtype=np.uint8), self._img.shape)
-        self.undo_stack.push(
-            PatchCommand(self, (0, 0, w, h), self._img.copy(), after, "Clear", applied=False)
-        )
+        self._push(self._doc.cleared(), applied=False)
 
     def new_drawing(self, size: tuple[int, int] = (256, 256)) -> None:
         """A blank drawing of size (width, height): a new document, so undo history is cleared."""
@@ -370,7 +292,7 @@ class Canvas(QWidget):
         if w < 1 or h < 1:
             raise ImageError(f"a drawing needs a positive size, got {w}x{h}")
         self._cancel_shapes()
-        self._put_image(np.full((h, w, 3), self._blank_color(), dtype=np.uint8))
+        self._doc.put_image(self._doc.blank_image((w, h)))
         self.undo_stack.clear()
         self.fit_to_window()
 
@@ -382,7 +304,7 @@ class Canvas(QWidget):
 
     def is_stroking(self) -> bool:
         """True between stroke_started and stroke_finished."""
-        return self._stroke_before is not None or self._rect is not None
+        return self._stroke is not None or self._rect is not None
 
     # ---- underlay ------------------------------------------------------------------------------
 
@@ -491,24 +413,27 @@ class Canvas(QWidget):
                 self._set_view(View(v.zoom, v.ox + d.width() / 2.0, v.oy + d.height() / 2.0))
         super().resizeEvent(event)
 
-    # ---- undo targets (sketchpad.undo calls these) --------------------------------------------
+    # ---- showing the document ------------------------------------------------------------------
 
-    def _put_patch(self, box: Box, pixels: np.ndarray) -> None:
-        x0, y0, x1, y1 = box
-        self._img[y0:y1, x0:x1] = pixels
-        if self._stroke_before is not None:
-            # An undo/redo during a stroke: the stroke's "before" follows it, so the stroke's own
-            # undo step later restores the undone state, not the stale one.
-            self._stroke_before[y0:y1, x0:x1] = pixels
-        self._update_image_box(box)
-        self.changed.emit()
+    def _wrap_document(self) -> None:
+        self._pixels = self._doc.image  # keeps the memory the QImage shows alive
+        self._qimg = _wrap(self._pixels)
 
-    def _put_image(self, image: np.ndarray) -> None:
-        resized = image.shape != self._img.shape
-        self._img = np.ascontiguousarray(image, dtype=np.uint8).copy()
-        self._qimg = _wrap(self._img)
-        if self._stroke_before is not None and not resized:
-            self._stroke_before = self._img.copy()
+    def _show(self, doc: Document) -> None:
+        """Show another kind's document in place of the current one."""
+        self._doc.on_change = None
+        self._doc = doc
+        doc.on_change = self._document_changed
+        self._document_changed(None)
+
+    def _document_changed(self, box: Box | None) -> None:
+        """The document changed: repaint its dirty box, or everything when the whole drawing was replaced."""
+        if box is not None:
+            self._update_image_box(box)
+            self.changed.emit()
+            return
+        resized = (self._qimg.width(), self._qimg.height()) != self.image_size()
+        self._wrap_document()
         if resized:
             self._abandon_pointer_edits()
             self._rescale_underlay()
@@ -523,66 +448,39 @@ class Canvas(QWidget):
         x0, y0, x1, y1 = raster.widget_box(self._view, box)
         self.update(QRect(x0, y0, x1 - x0, y1 - y0))
 
-    # ---- painting operations -------------------------------------------------------------------
+    # ---- tool edits ----------------------------------------------------------------------------
 
-    def _push_edit(self, work: np.ndarray, box: Box | None, text: str) -> None:
-        """Make the edit painted into `work` (a copy of the drawing) one undo step."""
-        if box is None:
-            return
-        x0, y0, x1, y1 = box
-        before = self._img[y0:y1, x0:x1].copy()
-        after = work[y0:y1, x0:x1].copy()
-        if np.array_equal(before, after):
-            return
-        self.undo_stack.push(PatchCommand(self, box, before, after, text, applied=False))
+    def _push(self, patch: Patch | None, *, applied: bool) -> None:
+        """Make a tool's edit one undo step; `applied` when it is on the drawing already (a live stroke)."""
+        if patch is not None:
+            self.undo_stack.push(
+                PatchCommand(self._doc, patch.box, patch.before, patch.after, patch.text, applied=applied)
+            )
 
     def _stroke_color(self, tool: str) -> RGB:
-        return self._blank_color() if tool == "eraser" else self._color
+        return self._doc.blank_color() if tool == "eraser" else self._color
 
     def _begin_stroke(self, x: float, y: float, pressure: float, tool: str) -> None:
-        self._stroke_tool = tool
-        self._stroke_before = self._img.copy()
-        self._stroke_box = None
         width = raster.pressure_width(self._sizes[tool], pressure)
-        self._last = (x, y, width)
+        stroke = self._stroke = tools.Stroke(self._doc, tool, x, y, width)
         self.stroke_started.emit()
-        self._paint_segment((x, y), (x, y), width, width)
+        stroke.dab(self._stroke_color(tool))
 
     def _continue_stroke(self, x: float, y: float, pressure: float) -> None:
-        if self._last is None:
-            return
-        lx, ly, lw = self._last
-        width = raster.pressure_width(self._sizes[self._stroke_tool], pressure)
-        if (x, y, width) == self._last:
-            return
-        self._last = (x, y, width)
-        self._paint_segment((lx, ly), (x, y), lw, width)
-
-    def _paint_segment(self, p0, p1, w0: float, w1: float) -> None:
-        box = raster.stroke_segment(self._img, p0, p1, w0, w1, self._stroke_color(self._stroke_tool))
-        if box is not None:
-            self._stroke_box = raster.union(self._stroke_box, box)
-            self._update_image_box(box)
-            self.changed.emit()
+        s = self._stroke
+        if s is not None:
+            s.to(x, y, raster.pressure_width(self._sizes[s.tool], pressure), self._stroke_color(s.tool))
 
     def _end_stroke(self) -> None:
-        before, box = self._stroke_before, self._stroke_box
-        self._stroke_before, self._stroke_box, self._last = None, None, None
-        if before is None:
+        stroke, self._stroke = self._stroke, None
+        if stroke is None:
             return
-        if box is not None:
-            x0, y0, x1, y1 = box
-            b, a = before[y0:y1, x0:x1].copy(), self._img[y0:y1, x0:x1].copy()
-            if not np.array_equal(a, b):
-                text = {"pen": "Pen stroke", "brush": "Brush stroke", "eraser": "Erase"}[self._stroke_tool]
-                self.undo_stack.push(PatchCommand(self, box, b, a, text, applied=True))
+        self._push(stroke.finish(), applied=True)
         self.stroke_finished.emit()
 
     def _fill_at(self, x: float, y: float) -> None:
-        ix, iy = int(np.floor(x)), int(np.floor(y))
-        work = self._img.copy()
         self.stroke_started.emit()
-        self._push_edit(work, raster.flood_fill(work, ix, iy, self._color), "Fill")
+        self._push(tools.fill(self._doc, x, y, self._color), applied=False)
         self.stroke_finished.emit()
 
     def _commit_rect(self) -> None:
@@ -590,8 +488,7 @@ class Canvas(QWidget):
             return
         p0, p1 = self._rect
         self._rect = None
-        work = self._img.copy()
-        self._push_edit(work, raster.fill_rect(work, p0, p1, self._color), "Rectangle")
+        self._push(tools.rectangle(self._doc, p0, p1, self._color), applied=False)
         self.update()
         self.stroke_finished.emit()
 
@@ -600,9 +497,8 @@ class Canvas(QWidget):
         pts, self._poly = self._poly, []
         self.update()
         if len(pts) >= 3:
-            work = self._img.copy()
             self.stroke_started.emit()
-            self._push_edit(work, raster.fill_polygon(work, pts, self._color), "Polygon")
+            self._push(tools.polygon(self._doc, pts, self._color), applied=False)
             self.stroke_finished.emit()
 
     def _cancel_shapes(self) -> None:
@@ -611,24 +507,21 @@ class Canvas(QWidget):
             self.stroke_finished.emit()
         if self._poly:
             self._poly = []
-        if self._stroke_before is not None:
+        if self._stroke is not None:
             self._end_stroke()
         self.update()
 
     def _abandon_pointer_edits(self) -> None:
-        # The drawing was replaced under the pointer (an undo of a resize, a load): drop the stroke
+        # The drawing was resized under the pointer (an undo of a resize, a load): drop the stroke
         # or shape in progress without pushing anything, as we may be inside an undo command.
         was_stroking = self.is_stroking()
-        self._stroke_before, self._stroke_box, self._last = None, None, None
-        self._rect, self._poly = None, []
+        self._stroke, self._rect, self._poly = None, None, []
         if was_stroking:
             self.stroke_finished.emit()
 
     def _pick(self, x: float, y: float) -> None:
-        ix, iy = int(np.floor(x)), int(np.floor(y))
-        h, w = self._img.shape[:2]
-        if 0 <= ix < w and 0 <= iy < h:
-            rgb = _rgb(self._img[iy, ix])
+        rgb = tools.pick(self._doc, x, y)
+        if rgb is not None:
             self._set_color(rgb)
             self.color_picked.emit(rgb)
 
@@ -637,7 +530,7 @@ class Canvas(QWidget):
     def _press(self, pos: QPointF, pressure: float, eraser_end: bool = False) -> None:
         x, y = self.image_point(pos)
         tool = "eraser" if eraser_end else self._tool
-        if tool in _STROKE_TOOLS:
+        if tool in STROKE_TOOLS:
             self._begin_stroke(x, y, pressure, tool)
         elif tool == "fill":
             self._fill_at(x, y)
@@ -655,7 +548,7 @@ class Canvas(QWidget):
 
     def _move(self, pos: QPointF, pressure: float) -> None:
         x, y = self.image_point(pos)
-        if self._stroke_before is not None:
+        if self._stroke is not None:
             self._continue_stroke(x, y, pressure)
         elif self._rect is not None:
             self._rect = (self._rect[0], (x, y))
@@ -666,7 +559,7 @@ class Canvas(QWidget):
             self.update()
 
     def _release(self, pos: QPointF) -> None:
-        if self._stroke_before is not None:
+        if self._stroke is not None:
             self._end_stroke()
         elif self._rect is not None:
             x, y = self.image_point(pos)
@@ -829,7 +722,7 @@ class Canvas(QWidget):
         self._update_cursor_area()
 
     def _cursor_radius(self) -> float:
-        return self._sizes[self._tool] * self._view.zoom / 2.0 if self._tool in _STROKE_TOOLS else 0.0
+        return self._sizes[self._tool] * self._view.zoom / 2.0 if self._tool in STROKE_TOOLS else 0.0
 
     def _update_cursor_area(self) -> None:
         if self._cursor is not None:
@@ -840,7 +733,7 @@ class Canvas(QWidget):
     def _update_cursor_shape(self) -> None:
         if self._space or self._pan_from is not None:
             self.setCursor(Qt.CursorShape.OpenHandCursor)
-        elif self._tool in _STROKE_TOOLS:
+        elif self._tool in STROKE_TOOLS:
             self.setCursor(Qt.CursorShape.BlankCursor)  # the brush outline is drawn instead
         else:
             self.setCursor(Qt.CursorShape.CrossCursor)
@@ -861,7 +754,7 @@ class Canvas(QWidget):
             tgt = QRectF(v.ox + sx0 * v.zoom, v.oy + sy0 * v.zoom, (sx1 - sx0) * v.zoom, (sy1 - sy0) * v.zoom)
             if self._underlay is None:
                 p.drawImage(tgt, self._qimg, src)
-            elif self._kind == "labels":
+            elif self._doc.kind == "labels":
                 p.drawImage(tgt, self._underlay, src)
                 p.setOpacity(1.0 - self._underlay_opacity)
                 p.drawImage(tgt, self._qimg, src)
@@ -908,7 +801,7 @@ class Canvas(QWidget):
                 p.drawRect(QRectF(q.x() - 2, q.y() - 2, 4, 4))
         if (
             self._cursor is not None
-            and self._tool in _STROKE_TOOLS
+            and self._tool in STROKE_TOOLS
             and self._pan_from is None
             and not self._space
         ):
