@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 import threading
 import time
 from collections import deque
@@ -25,6 +26,8 @@ import numpy as np
 from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal
 
 TIERS = ("live", "full")
+
+log = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------- the policy (no Qt)
@@ -51,6 +54,7 @@ class LiveScheduler:
     _started_at: float = field(default=0.0, init=False, repr=False)
     _times: dict = field(default_factory=dict, init=False, repr=False)
     _warming: set = field(default_factory=lambda: set(TIERS), init=False, repr=False)
+    _orphan: bool = field(default=False, init=False, repr=False)  # the job in flight predates a reset
 
     # -- inputs
     def changed(self, key: Hashable, now: float) -> bool:
@@ -68,7 +72,9 @@ class LiveScheduler:
 
     def reset(self) -> None:
         """Forget what was sent and how long it took (a new model or device): the next call runs
-        whatever is current, and the first job of each tier (warm-up) does not count as slow."""
+        whatever is current, and the first job of each tier (warm-up) does not count as slow. A job still
+        in flight belongs to the old model: its end is neither the new model's warm-up nor its speed."""
+        self._orphan = self._in_flight is not None
         self._fast_sent = self._full_sent = None
         self._times.clear()
         self._warming = set(TIERS)
@@ -139,7 +145,9 @@ class LiveScheduler:
         """The job in flight ended (`ms`: its compute time, if known; else the time since it started);
         a failed one is not retried until the input changes."""
         tier, self._in_flight = self._in_flight, None
-        if tier in self._warming:
+        if self._orphan:  # started before a reset (another model): says nothing about this one
+            self._orphan = False
+        elif tier in self._warming:
             self._warming.discard(tier)  # one-time costs (allocation, kernel selection) are not speed
         elif ok and tier:
             took = (now - self._started_at) * 1000 if ms is None else ms
@@ -170,6 +178,7 @@ class TranslationRequest:
     seed: int = 0
     bn_stats: str = "running"
     seeds: tuple[int, ...] = ()  # variations: one dropout sample per seed instead of one result
+    generation: int = 0  # the controller's model generation it was started under (see set_model)
 
     @classmethod
     def make(cls, image: np.ndarray, *, request_id: int, model_id: str, **kw) -> TranslationRequest:
@@ -228,16 +237,21 @@ class TranslationWorker(QThread):
             self._job = request
             self._cond.notify()
 
-    def stop(self, timeout_ms: int = 10_000) -> None:
-        """Ask the thread to end after its current job and wait for it."""
+    def stop(self, timeout_ms: int = 10_000) -> bool:
+        """Ask the thread to end after its current job and wait for it; True once it has ended. A thread
+        still running after `timeout_ms` stays referenced (in _RUNNING) until a later stop sees it end."""
         with self._cond:
             self._stopping = True
             self._cond.notify()
-        _RUNNING.discard(self)
         try:
-            self.wait(timeout_ms)
+            ended = self.wait(timeout_ms)
         except RuntimeError:  # the C++ thread object is already gone (interpreter shutdown)
-            pass
+            ended = True
+        if ended:
+            _RUNNING.discard(self)
+        else:
+            log.warning("translation thread still running %d ms after stop; kept until it ends", timeout_ms)
+        return ended
 
     def run(self) -> None:
         while True:
@@ -272,8 +286,8 @@ class TranslationWorker(QThread):
             self.done.emit(req, out, ms, runner)
 
 
-# Running workers, kept referenced until stopped: a QThread collected while it runs aborts the process,
-# so a controller that is deleted without shutdown() (or an app that quits) still stops its thread.
+# Running workers, kept referenced until they have ended: a QThread collected while it runs aborts the
+# process, so a controller that is deleted without shutdown() (or an app that quits) still stops its thread.
 _RUNNING: set[TranslationWorker] = set()
 
 
@@ -308,6 +322,7 @@ class LiveController(QObject):
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._pump)
         self.model_id: str | None = None
+        self.generation = 0  # counts set_model calls: a job from an earlier one is never shown
         self.dropout = False
         self.seed = 0
         self.bn_stats = "running"
@@ -324,10 +339,12 @@ class LiveController(QObject):
     # -- configuration
     def set_model(self, model_id: str, full, live=None, *, image: np.ndarray | None = None) -> None:
         """Install a model (a full Translator and an optional fast one) and translate the drawing with it
-        (`image`, when the drawing changed with the model, else the last one submitted)."""
+        (`image`, when the drawing changed with the model, else the last one submitted). The same id
+        again (another device) is a new model too: a job started before is not shown."""
         old = self.model_id
         self.worker.install(model_id, full, live)
         self.model_id = model_id
+        self.generation += 1
         self.scheduler.two_tier = live is not None
         self.scheduler.reset()
         if old and old != model_id and (self._running is None or self._running.model_id != old):
@@ -336,6 +353,7 @@ class LiveController(QObject):
             self.submit(image)
         else:
             self._refresh()
+        self._pump()  # an unchanged drawing under the same id is not "changed", but runs again
 
     def set_options(
         self, *, dropout: bool | None = None, seed: int | None = None, bn_stats: str | None = None
@@ -365,6 +383,7 @@ class LiveController(QObject):
             dropout=self.dropout,
             seed=self.seed,
             bn_stats=self.bn_stats,
+            generation=self.generation,
         )
         if not self.scheduler.changed(req.key, self._clock()):
             return
@@ -393,6 +412,7 @@ class LiveController(QObject):
             tier="full",
             bn_stats=self.bn_stats,
             seeds=tuple(int(s) for s in seeds),
+            generation=self.generation,
         )
         self._pump()
 
@@ -424,7 +444,7 @@ class LiveController(QObject):
                 self._timer.start(max(1, int(wait * 1000 + 0.5)))
             return
         self._timer.stop()
-        req = dataclasses.replace(self._latest, tier=tier)
+        req = dataclasses.replace(self._latest, tier=tier, generation=self.generation)
         self._pending = None
         self.scheduler.started(tier, now)
         self._start(req)
@@ -444,10 +464,19 @@ class LiveController(QObject):
 
     def _on_done(self, req: TranslationRequest, out, ms: float, runner: str = "torch") -> None:
         if req.seeds:
+            if req.generation != self.generation and self._variations is None:  # ask the new model
+                self._variations = dataclasses.replace(
+                    req, model_id=self.model_id, generation=self.generation
+                )
             self._finish(req, True)
-            self.variations_ready.emit(out, list(req.seeds))
+            if req.generation == self.generation:
+                self.variations_ready.emit(out, list(req.seeds))
             return
-        stale = req.request_id < self._shown_id or req.model_id != self.model_id
+        stale = (
+            req.request_id < self._shown_id
+            or req.model_id != self.model_id
+            or req.generation != self.generation
+        )
         if not stale:
             self._shown_id = req.request_id
             self.last_info = {

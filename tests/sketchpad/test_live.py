@@ -130,6 +130,24 @@ def test_reset_reruns_the_current_input():
     assert s.next_tier(0.2) == "full"
 
 
+def test_a_job_from_before_a_reset_is_neither_warm_up_nor_speed():
+    s = LiveScheduler(two_tier=False, slow_ms=150, grace_s=0.2)
+    s.changed("a", 0.0)
+    s.started(s.next_tier(0.0), 0.0)  # under the old model
+    s.reset()  # a new model while it runs
+    assert s.next_tier(0.1) is None  # one job in flight still
+    s.finished(0.2, ms=20.0)  # the old model's job ends: not the new model's warm-up
+    assert s.average_ms("full") == 0.0
+    assert s.next_tier(0.2) == "full"  # the same drawing, again, by the new model
+    s.started("full", 0.2)
+    s.finished(5.2, ms=5000.0)  # its first job: the warm-up, however slow, is not its speed
+    assert s.average_ms("full") == 0.0 and s.grace_period == 0.0
+    s.changed("b", 5.3)
+    s.started("full", 5.3)
+    s.finished(5.32, ms=20.0)
+    assert s.average_ms("full") == 20.0
+
+
 # ---------------------------------------------------------------- TranslationRequest
 
 
@@ -266,10 +284,72 @@ def test_a_result_older_than_the_shown_one_is_dropped(qtbot, tmp_path, controlle
     shown = []
     controller.result_ready.connect(lambda out, info: shown.append(info["request_id"]))
     img = np.zeros((8, 8, 3), np.uint8)
-    new = TranslationRequest.make(img, request_id=10, model_id="tiny")
-    old = TranslationRequest.make(img, request_id=9, model_id="tiny")
-    other = TranslationRequest.make(img, request_id=11, model_id="a replaced model")
+    g = controller.generation
+    new = TranslationRequest.make(img, request_id=10, model_id="tiny", generation=g)
+    old = TranslationRequest.make(img, request_id=9, model_id="tiny", generation=g)
+    other = TranslationRequest.make(img, request_id=11, model_id="a replaced model", generation=g)
+    before = TranslationRequest.make(img, request_id=12, model_id="tiny", generation=g - 1)
     controller._on_done(new, img, 1.0, "torch")
     controller._on_done(old, img, 1.0, "torch")  # arrives late: never shown over a newer picture
     controller._on_done(other, img, 1.0, "torch")  # from a model no longer selected
+    controller._on_done(before, img, 1.0, "torch")  # the same id, loaded again since (another device)
     assert shown == [10]
+
+
+def test_a_job_started_under_the_old_model_is_not_shown_as_the_new_ones(qtbot, tmp_path, controller):
+    import threading
+
+    old_path = tiny_translator(tmp_path, "old")
+    torch.manual_seed(5)
+    net = build_generator(GeneratorConfig(ngf=4, num_downs=6), init_gain=0.1)
+    new_path = save_checkpoint(tmp_path / "new.safetensors", net, {"name": "new", "input_kind": "lineart"})
+    controller.set_model("m", Translator(old_path, device="cpu"))
+    gate, started = threading.Event(), threading.Event()
+
+    def hold(req):
+        started.set()
+        gate.wait(30)
+
+    controller.worker.before_run = hold
+    shown = []
+    controller.result_ready.connect(lambda out, info: shown.append((out, info)))
+    img = np.random.default_rng(2).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    controller.submit(img)
+    assert started.wait(10)  # running under the old model
+    controller.worker.before_run = None
+    controller.set_model("m", Translator(new_path, device="cpu"))  # the same id: e.g. another device
+    gate.set()
+    qtbot.waitUntil(lambda: bool(shown) and not controller.busy(), timeout=10_000)
+    qtbot.wait(50)
+    assert len(shown) == 1 and controller.worker.runs == 2  # the old job ran, only the new one shows
+    assert np.array_equal(shown[0][0], Translator(new_path, device="cpu")(img))
+    assert not np.array_equal(shown[0][0], Translator(old_path, device="cpu")(img))
+    # The new model's first job was its warm-up: no speed measured yet, the old job's none either.
+    assert controller.scheduler.average_ms("full") == 0.0
+
+
+def test_stop_keeps_a_thread_that_outlives_its_timeout_referenced(qtbot, tmp_path, caplog):
+    import threading
+
+    from sketchpad.live import _RUNNING, LiveController
+
+    c = LiveController()
+    c.set_model("tiny", Translator(tiny_translator(tmp_path), device="cpu"))
+    gate, started = threading.Event(), threading.Event()
+
+    def hold(req):
+        started.set()
+        gate.wait(30)
+
+    c.worker.before_run = hold
+    worker = c.worker
+    c.submit(np.zeros((32, 32, 3), np.uint8))
+    try:
+        assert started.wait(10)
+        with caplog.at_level("WARNING", logger="sketchpad.live"):
+            assert worker.stop(timeout_ms=50) is False  # a translation still runs
+        assert worker.isRunning() and worker in _RUNNING
+        assert len([r for r in caplog.records if r.name == "sketchpad.live"]) == 1
+    finally:
+        gate.set()
+    assert worker.stop(timeout_ms=10_000) and worker not in _RUNNING and not worker.isRunning()
