@@ -16,17 +16,15 @@ from models.checkpoint import Checkpoint, read_header
 from models.errors import CheckpointError
 from models.generator import GeneratorConfig, build_generator
 from models.palette import FACADES
+from models.train.runfolder import generator_files
 from sketchpad import paths
-from sketchpad.runs import is_text_name
+from sketchpad.runs import KIND_NAMES, is_text_name
 
 BUILTIN_ID = "builtin:untrained"
 BUILTIN_LABEL = "untrained (no weights found)"
 LIVE_SUFFIX = "-live"
 CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt")
 DEFAULT_TASKS = ("facades", "faces", "shoes")  # the first shipped one found is the default model
-
-
-KIND_NAMES = {"labels": "label maps", "lineart": "line art", "image": "images"}
 
 
 @dataclass(frozen=True)
@@ -119,7 +117,7 @@ def user_runs(runs_dir: Path | None = None) -> list[ModelEntry]:
     its path: the runs list offers to rename it)."""
     try:
         d = Path(runs_dir or paths.runs_dir())
-        found = [p for p in d.glob("*/latest.safetensors") if is_text_name(str(p)) and _is_file(p)]
+        found = [p for p in generator_files(d) if is_text_name(str(p)) and _is_file(p)]
     except (OSError, ValueError):
         return []
     found.sort(key=_mtime, reverse=True)

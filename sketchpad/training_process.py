@@ -13,7 +13,6 @@ proc.pause()          # later: proc.resume()
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections import deque
@@ -21,23 +20,28 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
+from models.train import events
 from sketchpad.training_recipe import TrainRequest  # the request is Qt-free; tests build it from here too
 
 STDERR_KEEP = 40  # lines of the trainer's stderr kept to explain a failure
 KILL_AFTER_MS = 60_000  # a trainer that ignores SIGTERM this long is killed (its last checkpoint stays)
+# Windows has no SIGTERM for console programs: a stop kills the trainer after this grace; the run resumes
+# from its last checkpoint.
+WINDOWS_KILL_AFTER_MS = 3000
 
 
 class TrainingProcess(QObject):
     """One `sketchpad train --json` child process at a time, its events as signals (each carries the
     event's dict as the trainer sent it)."""
 
-    started = Signal(dict)  # "start"
+    started = Signal(dict)  # events.START
     step = Signal(dict)
     sample = Signal(dict)
     checkpoint = Signal(dict)
     val = Signal(dict)
-    finished = Signal(dict)  # "done": the run reached its end
+    finished = Signal(dict)  # events.DONE: the run reached its end
     stopped = Signal(dict)  # stopped or paused on request; resumable
+    unknown = Signal(dict)  # an event this app does not know (a newer trainer's): passed on, not lost
     errored = Signal(str)  # the trainer failed or died: one line, then its last stderr lines
     log = Signal(str)  # a line of the trainer's stderr (human progress, warnings)
     state_changed = Signal(str)  # "idle", "starting", "running", "stopping"
@@ -53,11 +57,11 @@ class TrainingProcess(QObject):
         self._out_buf = b""
         self._err_buf = b""
         self._stop_requested = False
-        self._end_event: dict | None = None  # the trainer's "done"/"stopped", sent on once it has exited
+        self._end_event: dict | None = None  # the trainer's events.ENDS, sent on once it has exited
         self._error_message = ""
         self._state = "idle"
-        self._kill_timer = QTimer(self, singleShot=True, interval=KILL_AFTER_MS)
-        self._kill_timer.timeout.connect(self._kill)
+        # How long a stopped trainer has to exit before it is killed.
+        self.kill_after_ms = WINDOWS_KILL_AFTER_MS if sys.platform == "win32" else KILL_AFTER_MS
 
     # ------------------------------------------------------------ control
 
@@ -85,7 +89,8 @@ class TrainingProcess(QObject):
         self._launch(["--resume", str(run_dir), *(extra or [])])
 
     def stop(self) -> None:
-        """Ask the trainer to save and exit (SIGTERM); killed if it has not exited after a minute."""
+        """Ask the trainer to save and exit (SIGTERM); killed if it has not exited after a minute (on
+        Windows, after a few seconds)."""
         self._request_stop(pause=False)
 
     def pause(self) -> None:
@@ -95,7 +100,7 @@ class TrainingProcess(QObject):
     def kill(self) -> None:
         """End the trainer at once (app quitting); the last checkpoint on disk stays resumable."""
         self._stop_requested = True
-        self._kill()
+        self._kill(self._proc)
 
     def wait(self, ms: int = 30_000) -> bool:
         """Block until the process has ended (for closing the app); True if it did."""
@@ -134,15 +139,16 @@ class TrainingProcess(QObject):
         self._stop_requested = True
         self.paused = pause
         self._set_state("stopping")
-        self._proc.terminate()  # SIGTERM on Unix: the trainer checkpoints and exits
-        if sys.platform == "win32":
-            # Windows has no SIGTERM for console programs; the run resumes from its last checkpoint.
-            QTimer.singleShot(3000, self._kill)
-        self._kill_timer.start()
+        proc = self._proc
+        proc.terminate()  # SIGTERM on Unix: the trainer checkpoints and exits
+        # The timer is bound to this process: if it has exited and a resume started another by the time
+        # the timer fires, the timer does nothing.
+        QTimer.singleShot(self.kill_after_ms, self, lambda: self._kill(proc))
 
-    def _kill(self) -> None:
-        if self._proc is not None:
-            self._proc.kill()
+    def _kill(self, proc: QProcess | None) -> None:
+        """Kill `proc` if it is still the running trainer (never a later one)."""
+        if proc is not None and proc is self._proc:
+            proc.kill()
 
     def _set_state(self, state: str) -> None:
         if state != self._state:
@@ -179,39 +185,39 @@ class TrainingProcess(QObject):
         if not line:
             return
         try:
-            ev = json.loads(line)
+            parsed = events.parse(line)
         except ValueError:
             self._stderr_line(line)  # a stray print in the trainer: keep it as a log line
             return
-        if not isinstance(ev, dict):
-            return
+        kind, ev = parsed.kind, parsed.fields
         self.last_event = ev
-        kind = ev.get("event")
-        if kind == "start":
+        if kind == events.START:
             if ev.get("run"):
                 self.run_dir = Path(ev["run"])
             self._set_state("stopping" if self._stop_requested else "running")
             self.started.emit(ev)
-        elif kind == "step":
-            self.step.emit(ev)
-        elif kind == "sample":
-            self.sample.emit(ev)
-        elif kind == "checkpoint":
-            self.checkpoint.emit(ev)
-        elif kind == "val":
-            self.val.emit(ev)
-        elif kind in ("done", "stopped"):
+        elif kind in self._SIGNALS:
+            getattr(self, self._SIGNALS[kind]).emit(ev)
+        elif kind in events.ENDS:
             # Held until the process has exited, so that a listener sees it gone and can resume at once.
             self._end_event = ev
-        elif kind == "error":
+        elif kind == events.ERROR:
             self._error_message = str(ev.get("message", "training failed"))
+        else:  # events.UNKNOWN (parse has logged it)
+            self.unknown.emit(ev)
+
+    _SIGNALS = {
+        events.STEP: "step",
+        events.SAMPLE: "sample",
+        events.CHECKPOINT: "checkpoint",
+        events.VAL: "val",
+    }
 
     def _on_error(self, error: QProcess.ProcessError) -> None:
         if error == QProcess.ProcessError.FailedToStart and self._proc is not None:
             msg = f"could not start the trainer ({self.python}): {self._proc.errorString()}"
             self._proc.deleteLater()
             self._proc = None
-            self._kill_timer.stop()
             self._set_state("idle")
             self.errored.emit(msg)
 
@@ -225,7 +231,6 @@ class TrainingProcess(QObject):
             self._stderr_line(self._err_buf.decode("utf-8", "replace").strip())
         self._out_buf = self._err_buf = b""
         proc, self._proc = self._proc, None
-        self._kill_timer.stop()
         self._set_state("idle")
         if proc is not None:
             proc.deleteLater()
@@ -233,15 +238,16 @@ class TrainingProcess(QObject):
         end = self._end_event
         if end is not None and not self._error_message and (code == 0 or self._stop_requested):
             # A "done" after a stop request is a stop too (the stop came at the very end).
-            stopped = end.get("event") == "stopped" or self._stop_requested
+            stopped = end.get(events.KEY) == events.STOPPED or self._stop_requested
             (self.stopped if stopped else self.finished).emit(end)
             return
         if self._stop_requested and not self._error_message and (crashed or code == 0):
             # Stopped before it could say so (killed after the grace period, or stopped during start-up).
-            self.stopped.emit({"event": "stopped", "run": str(self.run_dir or ""), **_where(self.last_event)})
+            here = {"run": str(self.run_dir or ""), **_where(self.last_event)}
+            self.stopped.emit({events.KEY: events.STOPPED, **here})
             return
         if code == 0 and not crashed and not self._error_message:
-            self.finished.emit({"event": "done", **_where(self.last_event)})
+            self.finished.emit({events.KEY: events.DONE, **_where(self.last_event)})
             return
         self.errored.emit(self._failure_text(code, crashed))
 

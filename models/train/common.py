@@ -19,6 +19,7 @@ import torch
 
 from ..errors import DataError
 from ..stdio import silence_stdout
+from . import events
 
 MODELS = ("pix2pix", "cyclegan", "dcgan")
 NET_D = ("basic", "n_layers", "pixel")
@@ -420,7 +421,7 @@ class EventLog:
         self.on_reader_gone = None  # called once if stdout's reader closes the pipe
 
     def emit(self, event: str, **fields: Any) -> dict[str, Any]:
-        record = {"event": event, **fields}
+        record = events.record(event, **fields)  # the schema refuses a field it does not name
         if not self.enabled:
             return record
         line = json.dumps(record, default=_jsonable) + "\n"

@@ -33,6 +33,7 @@ from ..errors import CheckpointError, DataError
 from ..generator import GeneratorConfig, build_generator
 from ..inference import pick_device
 from ..palette import FACADES
+from . import events
 from .common import (
     EventLog,
     TrainOptions,
@@ -47,13 +48,19 @@ from .common import (
     setup_distributed,
 )
 from .distill import check_teacher, load_teacher, teacher_header
-from .runfolder import STATE_FORMAT, RunLock, read_log, read_options, read_state
-
-OPTIONS_FILE, STATE_FILE, LOG_FILE, G_FILE = (
-    "options.json",
-    "latest_state.pt",
-    "metrics.jsonl",
-    "latest.safetensors",
+from .runfolder import (
+    G_FILE,
+    LOG_FILE,
+    OPTIONS_FILE,
+    SAMPLES_DIR,
+    STATE_FILE,
+    STATE_FORMAT,
+    RunLock,
+    is_run_dir,
+    read_log,
+    read_options,
+    read_state,
+    sample_path,
 )
 
 
@@ -73,10 +80,6 @@ def _model_class(model: str):
     from .dcgan import DCGAN
 
     return DCGAN
-
-
-def is_run_dir(path: str | Path) -> bool:
-    return (Path(path) / OPTIONS_FILE).is_file()
 
 
 class Trainer:
@@ -194,7 +197,7 @@ class Trainer:
             state = read_state(run / STATE_FILE) if (run / STATE_FILE).is_file() else None
             # (no state: killed before its first checkpoint; start over in the same folder)
             if main:
-                for folder in (run, run / "samples"):  # temporaries of writes a kill interrupted
+                for folder in (run, run / SAMPLES_DIR):  # temporaries of writes a kill interrupted
                     remove_stale_temps(folder)
         except BaseException:
             if lock is not None:
@@ -365,7 +368,9 @@ class Trainer:
         return meta
 
     def save(self) -> Path:
-        """Write the resume state, then the generator file(s); each atomically. Rank 0 only."""
+        """Write the generator file(s), then the resume state that belongs to them; each atomically. In
+        this order a crash between the two leaves the earlier state beside the newer generator (a resume
+        redoes that work), never a state whose generator is missing or older. Rank 0 only."""
         path = self.run_dir / next(iter(self.model.generators()))
         if not self.dist.main:
             return path
@@ -385,7 +390,6 @@ class Trainer:
         g = next(iter(self.model.generators().values()))
         if isinstance(getattr(g, "cfg", None), GeneratorConfig):
             state["generator_arch"] = json.dumps(g.cfg.to_dict())
-        atomic_write(self.run_dir / STATE_FILE, lambda tmp: torch.save(state, tmp))
         meta = self.checkpoint_meta(seconds)
         for name, net in self.model.generators().items():
             net_meta = self.model.generator_meta(name, meta)
@@ -393,6 +397,7 @@ class Trainer:
                 net.save_file(self.run_dir / name, net_meta)
             else:
                 save_checkpoint(self.run_dir / name, net, net_meta)
+        atomic_write(self.run_dir / STATE_FILE, lambda tmp: torch.save(state, tmp))
         return path
 
     def train_seconds(self) -> float:
@@ -406,12 +411,9 @@ class Trainer:
             return
         keep: list[str] = []
         for line, event in read_log(path):
-            if (
-                event.get("event") in ("step", "sample", "val", "checkpoint")
-                and event.get("iter", 0) > self.iter
-            ):
+            if event.kind in events.PROGRESS and event.fields.get("iter", 0) > self.iter:
                 break
-            if event.get("event") == "val" and event.get("epoch", 0) > self.epoch:
+            if event.kind == events.VAL and event.fields.get("epoch", 0) > self.epoch:
                 break
             keep.append(line)
         text = "".join(keep)
@@ -483,7 +485,7 @@ class Trainer:
         with torch.random.fork_rng(devices=[]):
             rows = self.model.sample_rows(self.sample_batch)
         grid = _grid(rows)
-        path = self.run_dir / "samples" / f"e{self.epoch + 1:03d}_i{self.iter:06d}.png"
+        path = sample_path(self.run_dir, self.epoch + 1, self.iter)
         save_png(path, grid)
         return path
 
@@ -522,7 +524,7 @@ class Trainer:
         if o.amp != "off" and self.device.type != "cuda" and self.dist.main:
             print("sketchpad: --amp needs CUDA; training in fp32", file=sys.stderr)
         self.log.emit(
-            "start",
+            events.START,
             run=str(self.run_dir),
             model=o.model,
             epochs=o.total_epochs,
@@ -548,7 +550,7 @@ class Trainer:
         try:
             if o.max_iters and self.iter >= o.max_iters:  # resumed at its limit already: nothing to do
                 return self.log.emit(
-                    "done", epoch=self.epoch, iter=self.iter, path=str(self.run_dir / G_FILE)
+                    events.DONE, epoch=self.epoch, iter=self.iter, path=str(self.run_dir / G_FILE)
                 )
             while self.epoch < o.total_epochs:
                 lr = o.lr * lr_factor(self.epoch, o.n_epochs, o.n_epochs_decay)
@@ -562,7 +564,7 @@ class Trainer:
                     rate = 1 / dt if rate == 0 else 0.9 * rate + 0.1 / max(dt, 1e-9)
                     self.metrics["losses"] = {k: round(v, 5) for k, v in losses.items()}
                     self.log.emit(
-                        "step",
+                        events.STEP,
                         epoch=self.epoch + 1,
                         iter=self.iter,
                         total_iters=self.total_iters,
@@ -581,7 +583,7 @@ class Trainer:
                     every = self.sample_every
                     if every and (self.iter % every == 0 or last) and self.dist.main:  # and at the end
                         path = self._save_sample()
-                        self.log.emit("sample", epoch=self.epoch + 1, iter=self.iter, path=str(path))
+                        self.log.emit(events.SAMPLE, epoch=self.epoch + 1, iter=self.iter, path=str(path))
                     epoch_end = self.iter_in_epoch >= self.iters_per_epoch  # _end_epoch saves then
                     if o.save_every_iters and self.iter % o.save_every_iters == 0 and not epoch_end:
                         self._checkpoint()
@@ -591,7 +593,7 @@ class Trainer:
                             self._end_epoch()
                         elif last_saved != self.iter:
                             self._checkpoint()
-                        event = "stopped" if stop and not limit else "done"
+                        event = events.STOPPED if stop and not limit else events.DONE
                         return self.log.emit(
                             event,
                             epoch=self.epoch + (0 if self.iter_in_epoch == 0 else 1),
@@ -600,7 +602,9 @@ class Trainer:
                         )
                 self._end_epoch()
                 last_saved = self.iter
-            return self.log.emit("done", epoch=self.epoch, iter=self.iter, path=str(self.run_dir / G_FILE))
+            return self.log.emit(
+                events.DONE, epoch=self.epoch, iter=self.iter, path=str(self.run_dir / G_FILE)
+            )
         finally:
             if bar is not None:
                 bar.close()
@@ -612,14 +616,14 @@ class Trainer:
             with torch.random.fork_rng(devices=[]):
                 val = self.model.val_metrics(self.val_batches)
             self.metrics["val"] = val
-            self.log.emit("val", epoch=finished, **val)
+            self.log.emit(events.VAL, epoch=finished, **val)
         self.epoch += 1
         self.iter_in_epoch = 0
         self._checkpoint(epoch=finished)
 
     def _checkpoint(self, epoch: int | None = None) -> None:
         path = self.save()
-        self.log.emit("checkpoint", epoch=epoch or self.epoch + 1, iter=self.iter, path=str(path))
+        self.log.emit(events.CHECKPOINT, epoch=epoch or self.epoch + 1, iter=self.iter, path=str(path))
 
 
 def _collate(items: list[dict]) -> dict:

@@ -1,23 +1,55 @@
-"""The run folder's files, read defensively: a lock that dies with its process, and options.json,
-latest_state.pt and metrics.jsonl checked field by field, so that a damaged or hand-edited file ends in
-one line naming the file and the field."""
+"""A run folder, the one place that knows its files: their names, a lock that dies with its process,
+options.json, latest_state.pt and metrics.jsonl checked field by field for the trainer (a damaged or
+hand-edited file ends in one line naming the file and the field), and for the app a summary of each
+run that never raises, listing, rename and delete.
+
+RUN/options.json          the run's TrainOptions
+RUN/latest.safetensors    the newest generator (CycleGAN: also latest_G_B.safetensors)
+RUN/latest_state.pt       the resume state of that generator: weights, optimisers, counters, RNG
+RUN/metrics.jsonl         the trainer's events (models.train.events), one JSON object a line
+RUN/samples/              sample grids, e001_i000200.png
+RUN/.lock                 held while a trainer works in the folder
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import shutil
 import sys
-from dataclasses import fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..errors import CheckpointError, DataError
-from .common import TrainOptions
+from ..checkpoint import read_header
+from ..dataset_make import sanitize_name
+from ..errors import CheckpointError, DataError, SketchpadError
+from . import events
+from .common import INPUT_KINDS, TrainOptions
 
+OPTIONS_FILE = "options.json"
+G_FILE = "latest.safetensors"  # the generator the app loads
+STATE_FILE = "latest_state.pt"
+LOG_FILE = "metrics.jsonl"
+SAMPLES_DIR = "samples"
 LOCK_FILE = ".lock"
+RUN_MARKERS = (OPTIONS_FILE, LOG_FILE, G_FILE)  # what makes a folder a run
 STATE_FORMAT = "sketchpad.train-state/1"
+TAIL_BYTES = 256 * 1024  # metrics.jsonl grows a line per step; the newest events are at the end
+OPTIONS_MAX_BYTES = 1 << 20  # options.json is a few KB; a bigger one is not ours
+
+
+def is_run_dir(path: str | os.PathLike) -> bool:
+    """A folder the trainer can resume: it has options.json."""
+    return (Path(path) / OPTIONS_FILE).is_file()
+
+
+def sample_path(run: Path, epoch: int, iteration: int) -> Path:
+    """Where the sample grid of 1-based `epoch` at `iteration` goes."""
+    return Path(run) / SAMPLES_DIR / f"e{epoch:03d}_i{iteration:06d}.png"
 
 
 # ---------------------------------------------------------------- the lock
@@ -178,7 +210,7 @@ def read_state(path: Path) -> dict[str, Any]:
 # ---------------------------------------------------------------- metrics.jsonl
 
 
-def read_log(path: Path) -> list[tuple[str, dict[str, Any]]]:
+def read_log(path: Path) -> list[tuple[str, events.Event]]:
     """(line, event) for each complete event of metrics.jsonl; a torn last line (a kill mid-write) is
     dropped. Any other line that is not an event object raises a DataError naming the line and field."""
     try:
@@ -197,10 +229,261 @@ def read_log(path: Path) -> list[tuple[str, dict[str, Any]]]:
             if not line.strip():
                 continue
             raise DataError(f"{path}: line {n} is not a JSON event") from None
-        if not isinstance(event, dict) or not isinstance(event.get("event"), str):
-            raise DataError(f"{path}: line {n} has no 'event' field")
+        try:
+            event = events.parse(event)
+        except ValueError:
+            raise DataError(f"{path}: line {n} has no {events.KEY!r} field") from None
         for key in ("iter", "epoch"):
-            if key in event and type(event[key]) is not int:
+            if key in event.fields and type(event.fields[key]) is not int:
                 raise DataError(f"{path}: line {n}: field {key!r} must be an integer")
         out.append((line if line.endswith("\n") else line + "\n", event))
     return out
+
+
+def read_events(path: Path) -> list[events.Event]:
+    """The events at the end of a metrics.jsonl (at most TAIL_BYTES read); lines that are not events
+    (torn by a kill, hand-edited) skipped. Never raises: a listing must survive any file."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - TAIL_BYTES))
+            data = f.read()
+    except OSError:
+        return []
+    lines = data.split(b"\n")
+    if size > TAIL_BYTES:
+        lines = lines[1:]  # the first line was cut in the middle
+    out = []
+    for ln in lines:
+        try:
+            out.append(events.parse(ln))
+        except ValueError:  # a truncated or hand-edited line
+            continue
+    return out
+
+
+# ---------------------------------------------------------------- runs, for a listing
+
+
+class RunError(SketchpadError):
+    """A run that cannot be renamed or deleted as asked."""
+
+
+@dataclass
+class RunInfo:
+    """What a listing shows about one run folder."""
+
+    path: Path
+    name: str
+    model: str = ""
+    input_kind: str = ""  # "labels", "lineart", "image" or "" (not known yet)
+    created: float = 0.0  # seconds since the epoch (folder or options.json time)
+    updated: float = 0.0  # latest checkpoint's time, 0 if none yet
+    epoch: int = 0
+    iter: int = 0
+    total_iters: int = 0
+    val: dict = field(default_factory=dict)  # the last "val" event: l1, psnr
+    losses: dict = field(default_factory=dict)  # the last step's losses
+    state: str = ""  # "done", "stopped", "error" or "" (unknown / running)
+    has_checkpoint: bool = False  # latest.safetensors exists and its header reads
+    has_state: bool = False  # latest_state.pt exists (the run can be resumed)
+    damaged: str = ""  # why part of the folder cannot be used ("" when nothing is wrong)
+
+    @property
+    def display_name(self) -> str:
+        """The folder name as text (bytes that are not UTF-8 shown as U+FFFD)."""
+        return display_name(self.name)
+
+    @property
+    def checkpoint(self) -> Path | None:
+        return self.path / G_FILE if self.has_checkpoint else None
+
+    @property
+    def resumable(self) -> bool:
+        return self.has_state and self.state != events.DONE
+
+    def metrics_text(self) -> str:
+        parts = []
+        l1, psnr = _number(self.val.get("l1")), _number(self.val.get("psnr"))
+        if l1 is not None:
+            parts.append(f"val L1 {l1:.3f}")
+        if psnr is not None:
+            parts.append(f"PSNR {psnr:.1f}")
+        g_l1 = _number(self.losses.get("G_L1"))
+        if not parts and g_l1 is not None:
+            parts.append(f"G_L1 {g_l1:.3f}")
+        return ", ".join(parts)
+
+
+def display_name(name: str) -> str:
+    """A file name as text a UI can show: undecodable bytes (surrogate escapes) become U+FFFD."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def is_text_name(name: str) -> bool:
+    """False for a name whose bytes are not UTF-8: Qt cannot carry it, so it cannot be an item's data."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _number(v) -> float | None:
+    """A finite float from a JSON value, or None (strings, lists, NaN from a hand-edited file)."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return None
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+def _count(v, default: int) -> int:
+    n = _number(v)
+    return int(n) if n is not None and n >= 0 else default
+
+
+def _options_dict(d: Path) -> dict:
+    p = d / OPTIONS_FILE
+    with open(p, "rb") as f:
+        raw = f.read(OPTIONS_MAX_BYTES + 1)
+    if len(raw) > OPTIONS_MAX_BYTES:
+        raise ValueError(f"{OPTIONS_FILE} is too large")
+    opts = json.loads(raw)
+    if not isinstance(opts, dict):
+        raise ValueError(f"{OPTIONS_FILE} is not a JSON object")
+    return opts
+
+
+def read_run(run_dir: str | os.PathLike) -> RunInfo:
+    """A RunInfo from a run folder's options.json, metrics.jsonl and checkpoint header. Never raises: a
+    file that is missing leaves its fields empty; one that is there but unreadable sets `damaged`."""
+    d = Path(run_dir)
+    info = RunInfo(path=d, name=d.name)
+    problems = []
+    try:
+        info.created = d.stat().st_mtime
+        os.listdir(d)
+    except OSError as e:
+        info.damaged = f"cannot read the folder ({_reason(e)})"
+        return info
+    try:
+        opts = _options_dict(d)
+        info.model = str(opts.get("model", ""))[:40]
+        kind = opts.get("input_kind")
+        info.input_kind = kind if kind in INPUT_KINDS else ""
+        info.created = (d / OPTIONS_FILE).stat().st_mtime
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError, RecursionError) as e:
+        problems.append(f"{OPTIONS_FILE} is unreadable ({_reason(e)})")
+    ckpt = d / G_FILE
+    try:
+        if ckpt.is_file():
+            info.updated = ckpt.stat().st_mtime
+            header = read_header(ckpt)
+            info.has_checkpoint = True
+            if header.get("input_kind") in INPUT_KINDS:
+                info.input_kind = header["input_kind"]
+    except (OSError, SketchpadError, RecursionError) as e:
+        problems.append(f"{G_FILE} is damaged ({_reason(e)})")
+    try:
+        info.has_state = (d / STATE_FILE).is_file()
+    except OSError:
+        pass
+    for ev in read_events(d / LOG_FILE):
+        kind, f = ev.kind, ev.fields
+        if kind in (events.STEP, events.CHECKPOINT, events.START, *events.ENDS):
+            info.epoch = _count(f.get("epoch"), info.epoch)
+            info.iter = _count(f.get("iter"), info.iter)
+        if kind == events.START:
+            info.model = info.model or str(f.get("model", ""))[:40]
+            info.state = ""
+        elif kind == events.STEP:
+            info.losses = f["losses"] if isinstance(f.get("losses"), dict) else {}
+            info.total_iters = _count(f.get("total_iters"), 0)
+        elif kind == events.VAL:
+            info.val = f
+        elif kind in (*events.ENDS, events.ERROR):
+            info.state = kind
+    if not is_text_name(d.name):
+        problems.append("the folder name is not valid UTF-8: rename it to use it")
+    info.damaged = "; ".join(problems)
+    return info
+
+
+def _reason(e: BaseException) -> str:
+    if isinstance(e, OSError):
+        return e.strerror or type(e).__name__
+    return (str(e).splitlines() or [type(e).__name__])[0][:120]
+
+
+def _is_run(p: Path) -> bool:
+    """A folder with a run's files. An unreadable folder counts (it is listed as damaged, not hidden)."""
+    try:
+        if not p.is_dir():
+            return False
+        return any((p / m).exists() for m in RUN_MARKERS)
+    except OSError:
+        return True
+
+
+def list_runs(root: str | os.PathLike) -> list[RunInfo]:
+    """Every run folder under `root`, newest first. Never raises: a folder it cannot read is listed with
+    `damaged` saying why."""
+    try:
+        children = list(Path(root).iterdir())
+    except (OSError, ValueError):
+        return []
+    runs = []
+    for p in children:
+        if not _is_run(p):
+            continue
+        try:
+            runs.append(read_run(p))
+        except OSError as e:  # read_run handles its files; this is the folder itself vanishing or locked
+            runs.append(RunInfo(path=p, name=p.name, damaged=f"unreadable folder ({_reason(e)})"))
+    runs.sort(key=lambda r: max(r.updated, r.created), reverse=True)
+    return runs
+
+
+def generator_files(root: str | os.PathLike) -> list[Path]:
+    """Every run's generator file (ROOT/*/latest.safetensors) that exists; unordered."""
+    return list(Path(root).glob(f"*/{G_FILE}"))
+
+
+def new_run_dir(name: str, root: str | os.PathLike) -> Path:
+    """A fresh folder path for a run called `name` (sanitised; `_2`, `_3`... if taken). Not created."""
+    root = Path(root)
+    base = sanitize_name(name, "run")
+    out, n = root / base, 2
+    while out.exists():
+        out, n = root / f"{base}_{n}", n + 1
+    return out
+
+
+def rename_run(run_dir: str | os.PathLike, new_name: str) -> Path:
+    """Rename a run's folder (its name in the model picker); returns the new path."""
+    d = Path(run_dir)
+    name = sanitize_name(new_name, "run")
+    target = d.with_name(name)
+    if target == d:
+        return d
+    if target.exists():
+        raise RunError(f"a run called {name!r} already exists")
+    try:
+        d.rename(target)
+    except OSError as e:
+        raise RunError(f"cannot rename {display_name(d.name)}: {e.strerror or e}") from None
+    return target
+
+
+def delete_run(run_dir: str | os.PathLike, root: str | os.PathLike) -> None:
+    """Delete a run folder; refuses anything that is not a run directly inside `root`."""
+    d = Path(run_dir).resolve()
+    if d.parent != Path(root).resolve() or not _is_run(d):
+        raise RunError(f"{display_name(str(d))}: not a training run folder; nothing deleted")
+    try:
+        shutil.rmtree(d)
+    except OSError as e:
+        raise RunError(f"cannot delete {display_name(d.name)}: {e.strerror or e}") from None

@@ -94,16 +94,18 @@ RESUME_OVERRIDES = ("max_iters", "device", "num_workers")
 
 
 def run(args) -> int:
+    from models.train import events
+
     try:
         last = _train(args)
     except Exception as e:
         if args.json:  # the stream's reader gets the reason too; stderr still gets the one line
             message = (str(e).splitlines() or [type(e).__name__])[0]
-            print(json.dumps({"event": "error", "message": message}), flush=True)
+            print(json.dumps(events.record(events.ERROR, message=message)), flush=True)
         raise
     if not args.json:
         print(
-            f"{last['event']}: {last['path']} (epoch {last['epoch']}, iteration {last['iter']})",
+            f"{last[events.KEY]}: {last['path']} (epoch {last['epoch']}, iteration {last['iter']})",
             file=sys.stderr,
         )
     return 0

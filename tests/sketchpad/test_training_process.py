@@ -103,3 +103,61 @@ def test_the_real_trainer_reports_a_bad_dataset(qtbot, tmp_path):
     with qtbot.waitSignal(proc.errored, timeout=60_000) as blocker:
         proc.start(TrainRequest(data=str(tmp_path / "missing"), out=str(tmp_path / "run")))
     assert "missing" in blocker.args[0] and "Traceback" not in blocker.args[0]
+
+
+def test_an_unknown_event_is_passed_on_not_dropped(qtbot, tmp_path):
+    exe = fake_python(
+        tmp_path,
+        """
+echo '{"event": "start", "run": "R", "epoch": 1, "iter": 0}'
+echo '{"event": "epoch_summary", "epoch": 1, "fid": 31.5}'
+echo '{"event": "done", "epoch": 1, "iter": 4, "path": "R/latest.safetensors"}'
+""",
+    )
+    proc = TrainingProcess(python=exe)
+    unknown = []
+    proc.unknown.connect(unknown.append)
+    with qtbot.waitSignal(proc.finished, timeout=10_000) as blocker:
+        proc.start(TrainRequest(data="d", out=str(tmp_path / "run")))
+    assert unknown == [{"event": "epoch_summary", "epoch": 1, "fid": 31.5}]
+    assert blocker.args[0]["iter"] == 4
+
+
+# The first run stops at once on SIGTERM; the resumed one (--resume) ignores SIGTERM and keeps running.
+STOP_THEN_RESUME = """
+case "$*" in
+  *--resume*)
+    trap '' TERM
+    echo '{"event": "start", "run": "R", "epoch": 1, "iter": 7}'
+    while true; do sleep 0.05; done ;;
+  *)
+    trap 'echo "{\\"event\\": \\"stopped\\", \\"epoch\\": 1, \\"iter\\": 7}"; exit 0' TERM
+    echo '{"event": "start", "run": "R", "epoch": 1, "iter": 0}'
+    while true; do sleep 0.05; done ;;
+esac
+"""
+
+
+def test_a_stop_timer_never_kills_the_run_resumed_after_it(qtbot, tmp_path):
+    """Windows kills a stopped trainer after a few seconds; a resume started before then must survive the
+    stop's timer (here on Linux with the same short grace)."""
+    proc = TrainingProcess(python=fake_python(tmp_path, STOP_THEN_RESUME))
+    proc.kill_after_ms = 300
+    with qtbot.waitSignal(proc.started, timeout=10_000):
+        proc.start(TrainRequest(data="d", out=str(tmp_path / "run")))
+    first = proc.pid()
+    proc.stopped.connect(lambda ev: proc.resume())  # at once, inside the stop's grace
+    with qtbot.waitSignals([proc.stopped, proc.started], timeout=10_000, order="strict"):
+        proc.pause()
+    second = proc.pid()
+    assert second not in (0, first)
+    ended = []
+    proc.errored.connect(ended.append)
+    proc.stopped.connect(ended.append)
+    qtbot.wait(1500)  # the first stop's timer fired long ago
+    assert proc.is_running() and proc.pid() == second and not ended
+    # The resumed run's own stop timer does act: it ignores SIGTERM, so it is killed after the grace.
+    proc.stopped.disconnect()
+    with qtbot.waitSignal(proc.stopped, timeout=10_000) as blocker:
+        proc.stop()
+    assert blocker.args[0]["iter"] == 7 and not proc.is_running()
