@@ -61,9 +61,9 @@ def _scratch_env():
 
 def _bench_models(folder: Path, ngf: int, live_ngf: int) -> Path:
     """A labels model pair the window opens as two tiers: bench.safetensors + bench-live.safetensors."""
-    from models.bench import random_unet
     from models.checkpoint import save_checkpoint
     from models.palette import FACADES
+    from sketchpad.benchmark import random_unet
 
     meta = {"input_kind": "labels", "palette": [[n, list(c)] for n, c in FACADES], "size": 256}
     full = save_checkpoint(
