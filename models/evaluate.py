@@ -260,24 +260,3 @@ def val_strip(
         rows.append(np.concatenate(tiles, axis=1))
     grid = np.concatenate(rows, axis=0)
     return save_png(out, grid)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """python -m models.evaluate strip OUT.png CKPT [CKPT...] --data DIR [--n 4]"""
-    import argparse
-
-    p = argparse.ArgumentParser(prog="python -m models.evaluate")
-    p.add_argument("what", choices=["strip"])
-    p.add_argument("out")
-    p.add_argument("checkpoints", nargs="+")
-    p.add_argument("--data", required=True)
-    p.add_argument("--split", default="val")
-    p.add_argument("--n", type=int, default=4)
-    p.add_argument("--tile", type=int, default=128)
-    a = p.parse_args(argv)
-    print(val_strip(a.checkpoints, a.data, a.out, split=a.split, n=a.n, tile=a.tile))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

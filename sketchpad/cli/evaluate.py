@@ -1,6 +1,9 @@
 """`sketchpad eval CHECKPOINT --data DIR [--split val] [--json] [--limit N]`: L1, PSNR, SSIM on a split, and
 the FCN-score for label-map models; FID is reported as null with the reason (no offline Inception weights).
-A model scored on data of another kind (a line-art model on label maps) gets a one-line warning on stderr."""
+A model scored on data of another kind (a line-art model on label maps) gets a one-line warning on stderr.
+
+`sketchpad eval --strip OUT.png CHECKPOINT [CHECKPOINT...] --data DIR [--n 4] [--tile 128]`: instead of
+scores, the val-strip picture, one row per example: input | each checkpoint's output | target."""
 
 from __future__ import annotations
 
@@ -9,19 +12,25 @@ import sys
 from pathlib import Path
 
 from models.errors import DataError
-from models.evaluate import evaluate
+from models.evaluate import evaluate, val_strip
 from sketchpad.paths import WEIGHTS_DIR, shipped_checkpoint
 
-from . import UsageError, int_in, printable_path
+from . import UsageError, check_output, int_in, printable_path
 
 KIND_WORDS = {"labels": "label maps", "lineart": "line art", "image": "photos"}
 
 DEFAULT_SEGMENTER = WEIGHTS_DIR / "facades-seg.safetensors"
+STRIP_ROWS, STRIP_TILE = 4, 128
 
 
 def add_parser(sub):
     p = sub.add_parser("eval", help="score a checkpoint on a data split (L1, PSNR, SSIM, FCN-score)")
-    p.add_argument("checkpoint", help="our .safetensors, a .pth, or a shipped model's name (facades)")
+    p.add_argument(
+        "checkpoints",
+        nargs="+",
+        metavar="CHECKPOINT",
+        help="our .safetensors, a .pth, or a shipped model's name (facades); several with --strip",
+    )
     p.add_argument(
         "--data", required=True, help="dataset folder (aligned train/ val/ test/, or split/A, split/B)"
     )
@@ -41,6 +50,16 @@ def add_parser(sub):
     )
     p.add_argument("--baseline", action="store_true", help="also score the mean training photo")
     p.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
+    p.add_argument(
+        "--strip",
+        metavar="OUT.png",
+        default=None,
+        help="instead of scores, save a picture of the split: input | each checkpoint's output | target",
+    )
+    p.add_argument("--n", type=int_in(1, 10_000), default=None, help=f"--strip rows (default {STRIP_ROWS})")
+    p.add_argument(
+        "--tile", type=int_in(1, 4096), default=None, help=f"--strip tile side in px (default {STRIP_TILE})"
+    )
     return p
 
 
@@ -67,11 +86,19 @@ def run(args) -> int:
     from models.checkpoint import load_checkpoint
     from models.inference import pick_device
 
-    checkpoint = shipped_checkpoint(args.checkpoint)
-    if not Path(checkpoint).is_file():
-        raise UsageError(f"{printable_path(args.checkpoint)}: no such checkpoint file")
+    checkpoints = [shipped_checkpoint(c) for c in args.checkpoints]
+    for given, checkpoint in zip(args.checkpoints, checkpoints, strict=True):
+        if not Path(checkpoint).is_file():
+            raise UsageError(f"{printable_path(given)}: no such checkpoint file")
     if not Path(args.data).is_dir():
         raise UsageError(f"{printable_path(args.data)}: no such data folder")
+    if args.strip is not None:
+        return strip(args, checkpoints)
+    if args.n is not None or args.tile is not None:
+        raise UsageError("--n and --tile size a --strip; give --strip OUT.png too")
+    if len(checkpoints) > 1:
+        raise UsageError("give one checkpoint to score (several go with --strip)")
+    checkpoint = checkpoints[0]
     seg = args.segmenter
     if seg is None and DEFAULT_SEGMENTER.is_file():
         seg = str(DEFAULT_SEGMENTER)
@@ -115,4 +142,22 @@ def run(args) -> int:
             ):
                 print(f"  FCN {label:<9} {result[key]:.3f}   (real photos {result[key + '_real']:.3f})")
     print(f"  FID    n/a ({result['fid_note']})", file=sys.stdout)
+    return 0
+
+
+def strip(args, checkpoints: list[str]) -> int:
+    """--strip: the picture instead of the scores; prints where it was written."""
+    scoring = {
+        "--json": args.json,
+        "--limit": args.limit,
+        "--segmenter": args.segmenter is not None,
+        "--baseline": args.baseline,
+        "--device": args.device != "cpu",
+    }
+    given = [flag for flag, on in scoring.items() if on]
+    if given:
+        raise UsageError(f"--strip makes a picture, not scores; drop {', '.join(given)}")
+    out = check_output(args.strip, inputs=checkpoints)
+    n, tile = args.n or STRIP_ROWS, args.tile or STRIP_TILE
+    print(val_strip(checkpoints, args.data, out, split=args.split, n=n, tile=tile, holdout=args.holdout))
     return 0

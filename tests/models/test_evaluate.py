@@ -190,6 +190,10 @@ def test_cli_text_output(facades_like, labels_ckpt, capsys):
         ["{ckpt}", "--data", "{data}", "--split", "test"],
         ["{ckpt}", "--data", "{data}", "--segmenter", "{tmp}/none.safetensors"],
         ["{ckpt}", "--data", "{data}", "--limit", "-1"],
+        ["{ckpt}", "{ckpt}", "--data", "{data}"],
+        ["{ckpt}", "--data", "{data}", "--n", "2"],
+        ["--strip", "{tmp}/s.png", "{ckpt}", "--data", "{data}", "--json"],
+        ["--strip", "{ckpt}", "{ckpt}", "--data", "{data}"],
     ],
 )
 def test_cli_errors_are_one_line(args, facades_like, labels_ckpt, tmp_path, capsys):
@@ -207,6 +211,20 @@ def test_val_strip_rows_are_input_outputs_target(facades_like, labels_ckpt, tmp_
     p = val_strip([labels_ckpt, labels_ckpt], facades_like, tmp_path / "strip.png", n=2, tile=16)
     with Image.open(p) as im:
         assert im.size == (16 * 4, 16 * 2)
+
+
+def test_cli_strip_is_the_val_strip(facades_like, labels_ckpt, tmp_path, capsys):
+    out = tmp_path / "strips" / "strip.png"
+    argv = ["eval", "--strip", str(out), str(labels_ckpt), str(labels_ckpt), "--data", str(facades_like)]
+    assert cli([*argv, "--n", "2", "--tile", "16"]) == 0
+    assert capsys.readouterr().out == f"{out}\n"
+    same = val_strip([labels_ckpt, labels_ckpt], facades_like, tmp_path / "lib.png", n=2, tile=16)
+    with Image.open(out) as a, Image.open(same) as b:
+        assert a.size == (16 * 4, 16 * 2)
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert cli(argv[:4] + argv[5:]) == 0  # one checkpoint, the default rows and tiles
+    with Image.open(out) as a:
+        assert a.size == (128 * 3, 128 * 3)  # input | output | target, a row for each of the 3 val pairs
 
 
 def test_cli_warns_once_when_the_data_is_of_another_kind(facades_like, labels_ckpt, tmp_path, capsys):
