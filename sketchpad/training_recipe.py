@@ -1,5 +1,6 @@
 """The training recipe, without Qt: the defaults for this computer, what kind of drawings a dataset holds,
-whether a model to start from fits that dataset, and the `sketchpad train` request a panel's settings make.
+why training cannot start on it, whether a model to start from fits that dataset, and the `sketchpad
+train` request a panel's settings make.
 
 kind = detect_data_kind("my-faces", "paired")        # DataKind("lineart", "AtoB", 1, 3)
 why = fit_problem(kind, init_header("weights/facades-live.safetensors"), "facades")
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from models.checkpoint import read_header
-from models.data import guess_channels, guess_input_kind
+from models.data import DataReport, check_dataset, guess_channels, guess_input_kind
 from models.errors import SketchpadError
 from sketchpad.models_list import KIND_NAMES, ModelEntry
 from sketchpad.runs import new_run_dir
@@ -30,6 +31,13 @@ CPU_TARGET_ITERS = 200  # epochs are chosen so a CPU run has about this many ite
 GPU_DEFAULTS = dict(epochs=100, batch_size=4, lr=2e-4, lambda_l1=100.0, ndf=64)
 SCRATCH = ""  # "start from" data for a new network
 DRAWING_KINDS = ("labels", "lineart", "image")
+DRAWING_NAMES = {"labels": "a label map", "lineart": "line art", "image": "an image"}
+FORMAT_NAMES = {
+    "aligned": "pairs side by side (A | B in one image)",
+    "paired": "paired folders (A/ and B/, matching names)",
+    "unpaired": "unpaired folders (trainA/, trainB/)",
+    "folder": "a plain folder of photos",
+}
 
 
 @dataclass(frozen=True)
@@ -112,6 +120,16 @@ def model_name(path: str, header: dict | None = None) -> str:
     return name if isinstance(name, str) and name else p.stem
 
 
+def cuda_available() -> bool:
+    """Whether this computer trains on a GPU (the GPU recipe); False where torch cannot say."""
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except Exception:
+        return False
+
+
 def cpu_epochs(n_train: int, batch: int = 1) -> int:
     """Epochs that make about CPU_TARGET_ITERS iterations on `n_train` pairs."""
     if n_train <= 0:
@@ -161,6 +179,78 @@ def detect_data_kind(root: str | os.PathLike, fmt: str, holdout: int = 0) -> Dat
     except (SketchpadError, OSError, ValueError):  # the dataset check reports what is wrong
         return DataKind("")
     return DataKind(kind, direction, nc_in, nc_out)
+
+
+def check_and_detect(folder: str) -> tuple[DataReport, DataKind]:
+    """check_dataset (opens every image) and the kind of its drawings; never raises. Slow on a large set:
+    the panel runs it in a worker thread."""
+    try:
+        report = check_dataset(folder)
+    except Exception as e:  # a dataset check must never take the app down
+        return DataReport(root=folder, error=f"the check failed: {e}"), DataKind("")
+    return report, (detect_data_kind(folder, report.format) if report.usable else DataKind(""))
+
+
+def train_pairs(report: DataReport | None) -> int:
+    """Pairs in the train split (the smaller side), 0 when unknown."""
+    train = report.counts.get("train", {}) if report is not None else {}
+    return min(train.values()) if train else 0
+
+
+def effective_holdout(report: DataReport | None, asked: int) -> int:
+    """Pairs held out for validation: as asked, but at most a quarter of the pairs, and none where the
+    dataset has its own val split (the trainer uses that)."""
+    if report is None or "val" in report.counts:
+        return 0
+    return min(asked, train_pairs(report) // 4)
+
+
+def dataset_problems(report: DataReport | None, model: str, skip_bad: bool) -> list[str]:
+    """Why `model` cannot train on the checked dataset (empty: it can); `skip_bad`: the problem files
+    are left out, as the user chose."""
+    r = report
+    if r is None:
+        return ["the dataset has not been checked yet"]
+    out = []
+    if r.error:
+        out.append(r.error)
+    elif not r.usable:
+        out.append("no usable images")
+    if r.format == "folder":
+        out.append("a folder of photos has no drawings: make a line-art dataset from it first")
+    if model == "pix2pix" and r.format == "unpaired":
+        out.append("pix2pix needs pairs; an unpaired dataset (trainA/trainB) trains CycleGAN")
+    if model == "cyclegan" and r.format in ("aligned", "paired"):
+        out.append("CycleGAN needs trainA/ and trainB/ folders")
+    if r.problems and not skip_bad:
+        out.append(f"{len(r.problems)} problem files (listed above): fix them or train without them")
+    return out
+
+
+def report_text(report: DataReport, kind: DataKind | None, holdout: int, problems: list[str]) -> str:
+    """The dataset check as the panel shows it: format, drawings, held-out pairs, the check's own text,
+    and why training cannot start (or that it can)."""
+    head = f"Format: {FORMAT_NAMES.get(report.format, 'not recognised')}"
+    if kind is not None and kind.kind:
+        head += f"\nDrawings: {kind.text()}"
+    if holdout:
+        head += f"\nHeld out for validation: {holdout} pairs of train"
+    text = report.text()
+    if problems:
+        text += "\n\nCannot start:\n" + "\n".join(f"  • {p}" for p in problems)
+    else:
+        text += "\n\nReady to train."
+    return head + "\n" + text
+
+
+def kind_switch(path: str, drawing: str) -> str:
+    """Why putting the checkpoint at `path` into the live view would switch the drawing's kind, in one
+    line ("" when it would not, or either kind is unknown)."""
+    header = init_header(path)
+    kind = header.get("input_kind")
+    if kind not in KIND_NAMES or drawing not in DRAWING_NAMES or kind == drawing:
+        return ""
+    return f"{model_name(path, header)} translates {KIND_NAMES[kind]}, but your drawing is {DRAWING_NAMES[drawing]}"
 
 
 def fit_problem(data: DataKind, header: dict, name: str) -> str:

@@ -692,14 +692,21 @@ class MainWindow(DocumentActions, QMainWindow):
         return dock
 
     def show_training_panel(self):
-        """The training panel, made and docked on first use (its imports are not paid at startup)."""
+        """The training panel, made and docked on first use (its imports are not paid at startup). It never
+        calls the window: it is given the canvas, the prompts and the live model, and asks through signals."""
         if getattr(self, "training_panel", None) is None:
             from sketchpad.widgets.training_panel import TrainingPanel
 
-            self.training_panel = TrainingPanel(self)
-            self.training_dock = self.add_dock(self.training_panel, "Training")
-            self.training_panel.runs_changed.connect(self.refresh_models)
-            self.training_panel.message.connect(lambda m: self.statusBar().showMessage(m, 5000))
+            panel = TrainingPanel(prompts=self.prompts)
+            panel.set_canvas(self.canvas)
+            panel.set_live_model(self.model_entry)
+            self.model_changed.connect(lambda *_: panel.set_live_model(self.model_entry))
+            panel.use_model_requested.connect(self.load_model)
+            panel.underlay_shown.connect(self.set_underlay)
+            panel.runs_changed.connect(self.refresh_models)
+            panel.message.connect(lambda m: self.statusBar().showMessage(m, 5000))
+            self.training_panel = panel
+            self.training_dock = self.add_dock(panel, "Training")
         self.training_dock.show()
         self.training_dock.raise_()
         self._fit_training_dock()

@@ -239,7 +239,7 @@ def test_the_app_starts_and_lists_whatever_the_run_folders_hold(qtbot, locked_ru
             panel = w.show_training_panel()
             listed = {r.display_name for r in panel.runs.runs}
             picker = [w.model_picker.itemText(i) for i in range(w.model_picker.count())]
-            starts = [panel.init_combo.itemText(i) for i in range(panel.init_combo.count())]
+            starts = [panel.recipe.init_combo.itemText(i) for i in range(panel.recipe.init_combo.count())]
         finally:
             w.shutdown()
     assert {"fine", "no-options", "garbage-options", "cut-log", "empty-ckpt", "bad-ckpt", "locked"} <= listed

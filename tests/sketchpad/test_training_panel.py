@@ -70,8 +70,41 @@ def panel(qtbot, window):
 
 
 def check(qtbot, panel, folder) -> None:
-    panel.set_dataset(str(folder))
+    panel.dataset.set_dataset(str(folder))
     qtbot.waitUntil(lambda: panel.report is not None, timeout=20_000)
+
+
+def fake_trainer(tmp_path: Path) -> str:
+    """A stand-in `python` that starts a run at once and answers SIGTERM as the real trainer does."""
+    if sys.platform == "win32":
+        pytest.skip("the stand-in trainer is a shell script")
+    exe = tmp_path / "fake-python"
+    exe.write_text(
+        "#!/bin/sh\n"
+        'trap \'echo "{\\"event\\": \\"stopped\\", \\"iter\\": 3}"; exit 0\' TERM\n'
+        'echo \'{"event": "start", "run": "R", "epoch": 1, "iter": 0}\'\n'
+        "while true; do sleep 0.05; done\n"
+    )
+    exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
+    return str(exe)
+
+
+@pytest.fixture
+def bare(qtbot):
+    """A panel without a window: only what it is given and the signals it emits."""
+    p = TrainingPanel(prompts=False)
+    qtbot.addWidget(p)
+    yield p
+    if p.proc.is_running():
+        p.proc.kill()
+        p.proc.wait(10_000)
+    p.shutdown()
+
+
+def load(qtbot, window, name: str) -> None:
+    """Put a model into the live view and wait until it is there (the window may load it in a worker)."""
+    with qtbot.waitSignal(window.model_changed, timeout=30_000):
+        assert window.load_model(name)
 
 
 def save_shot(widget, tmp_path, name: str) -> Path:
@@ -84,51 +117,56 @@ def save_shot(widget, tmp_path, name: str) -> Path:
 
 @pytest.mark.slow
 def test_trains_pauses_resumes_and_hot_swaps(qtbot, tmp_path, window, panel):
-    assert window.load_model("faces")  # line art in the live view, as the pairs below
+    load(qtbot, window, "faces")  # line art in the live view, as the pairs below
     data = make_pairs(tmp_path / "pairs")
     check(qtbot, panel, data)
-    assert panel.report.format == "paired" and panel.data_kind.kind == "lineart"
-    assert panel.start_btn.isEnabled(), panel.report_view.toPlainText()
-    panel.set_init(SCRATCH)
-    panel.holdout.setValue(2)
-    panel.name_edit.setText("tiny run")
-    panel.extra_edit.setText(TINY + " --max-iters 8")
+    assert panel.report.format == "paired" and panel.dataset.data_kind.kind == "lineart"
+    assert panel.controls.start_btn.isEnabled(), panel.dataset.report_view.toPlainText()
+    panel.recipe.set_init(SCRATCH)
+    panel.recipe.holdout.setValue(2)
+    panel.recipe.name_edit.setText("tiny run")
+    panel.recipe.extra_edit.setText(TINY + " --max-iters 8")
     proc = panel.proc
 
-    qtbot.mouseClick(panel.start_btn, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: panel.samples_seen >= 2, timeout=90_000)  # shown as they arrive
+    qtbot.mouseClick(panel.controls.start_btn, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.watch.samples_seen >= 2, timeout=90_000)  # shown as they arrive
     assert panel.is_training() and panel.run_dir.name == "tiny_run"
-    assert panel.plot.points("G_L1") >= 2 and set(panel.plot.names()) >= {"G_GAN", "G_L1", "D_real", "D_fake"}
-    assert panel.samples_seen >= 1 and not panel.sample_view.pixmap().isNull()
-    assert panel.progress.maximum() == 8 and panel.progress.value() >= 2
-    assert panel.pause_btn.isEnabled() and not panel.start_btn.isEnabled()
-    panel.plot.flush()
-    assert len(panel.plot.curve("G_L1").getData()[0]) >= 2
+    assert panel.watch.plot.points("G_L1") >= 2 and set(panel.watch.plot.names()) >= {
+        "G_GAN",
+        "G_L1",
+        "D_real",
+        "D_fake",
+    }
+    assert panel.watch.samples_seen >= 1 and not panel.watch.sample_view.pixmap().isNull()
+    assert panel.controls.progress.maximum() == 8 and panel.controls.progress.value() >= 2
+    assert panel.controls.pause_btn.isEnabled() and not panel.controls.start_btn.isEnabled()
+    panel.watch.plot.flush()
+    assert len(panel.watch.plot.curve("G_L1").getData()[0]) >= 2
     shot = save_shot(panel, tmp_path, "training-panel.png")
     with Image.open(shot) as im:
         assert im.size[0] > 200
 
     with qtbot.waitSignal(proc.stopped, timeout=60_000) as stopped:
-        qtbot.mouseClick(panel.pause_btn, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(panel.controls.pause_btn, Qt.MouseButton.LeftButton)
     paused_at = stopped.args[0]["iter"]
-    assert 2 <= paused_at < 8 and panel.resume_btn.isEnabled() and not panel.is_training()
-    points_before = panel.plot.points("G_L1")
+    assert 2 <= paused_at < 8 and panel.controls.resume_btn.isEnabled() and not panel.is_training()
+    points_before = panel.watch.plot.points("G_L1")
 
     with qtbot.waitSignal(proc.started, timeout=60_000) as started:
-        qtbot.mouseClick(panel.resume_btn, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(panel.controls.resume_btn, Qt.MouseButton.LeftButton)
     assert started.args[0]["resumed"] and started.args[0]["iter"] == paused_at
     with qtbot.waitSignal(proc.finished, timeout=90_000) as done:
         pass
-    assert done.args[0]["iter"] == 8 and panel.plot.points("G_L1") > points_before
+    assert done.args[0]["iter"] == 8 and panel.watch.plot.points("G_L1") > points_before
     # Samples as they came, a tenth of the run apart (every iteration of 8) and the last one at the end.
-    assert panel.samples_seen >= 8 and "iteration 8 of 8" in panel.sample_caption.text()
-    assert not panel.sample_view.source().isNull() and panel.history.count() > 1
-    assert panel.last_sample.endswith(".png") and Path(panel.last_sample).is_file()
+    assert panel.watch.samples_seen >= 8 and "iteration 8 of 8" in panel.watch.sample_caption.text()
+    assert not panel.watch.sample_view.source().isNull() and panel.watch.history.count() > 1
+    assert panel.watch.last_sample.endswith(".png") and Path(panel.watch.last_sample).is_file()
     ckpt = panel.run_dir / "latest.safetensors"
     assert read_header(ckpt)["input_kind"] == "lineart"  # detected from the pairs, not inherited
     assert json.loads((panel.run_dir / "options.json").read_text())["direction"] == "AtoB"
     # Offered at once, no restart: the runs list, "Start from" and the window's model picker.
-    start_from = [panel.init_combo.itemText(i) for i in range(panel.init_combo.count())]
+    start_from = [panel.recipe.init_combo.itemText(i) for i in range(panel.recipe.init_combo.count())]
     picker = [window.model_picker.itemText(i) for i in range(window.model_picker.count())]
     assert any(t.startswith("run: tiny_run (line art)") for t in start_from), start_from
     assert any(t.startswith("run: tiny_run (line art)") and "epoch" in t for t in picker), picker
@@ -145,13 +183,67 @@ def test_trains_pauses_resumes_and_hot_swaps(qtbot, tmp_path, window, panel):
     drawing = window.canvas.image_array()
     panel.confirm = lambda text: pytest.fail(f"asked: {text}")  # the same kind: nothing to ask
     with qtbot.waitSignal(window.translation_shown, timeout=20_000):
-        assert panel.use_btn.isEnabled()
-        qtbot.mouseClick(panel.use_btn, Qt.MouseButton.LeftButton)
+        assert panel.controls.use_btn.isEnabled()
+        qtbot.mouseClick(panel.controls.use_btn, Qt.MouseButton.LeftButton)
     assert window.model_entry.path == ckpt.resolve()
     after = window.current_result()
     assert after.shape[:2] == before.shape[:2] and np.abs(after.astype(int) - before.astype(int)).mean() > 1
     assert (window.canvas.image_array() == drawing).all() and window.canvas.kind() == "lineart"
-    assert panel.init_path() == str(ckpt.resolve())  # "Start from" follows the live view: continue from it
+    assert panel.recipe.init_path() == str(
+        ckpt.resolve()
+    )  # "Start from" follows the live view: continue from it
+
+
+def test_start_checks_the_dataset_in_a_worker_and_a_second_start_does_nothing(qtbot, tmp_path, bare):
+    data = make_pairs(tmp_path / "pairs", n=4)
+    (data / "train" / "B" / "pair1.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    bare.dataset.data_edit.setText(str(data))  # typed, not checked yet
+    assert bare.start() is False
+    assert bare.report is None and bare.dataset.checking() == str(data)  # the check is not on the UI thread
+    assert "Checking" in bare.dataset.report_view.toPlainText()
+    checks = bare.dataset.checks
+    assert bare.start() is False and bare.dataset.checks == checks  # a second Start while checking
+    with qtbot.waitSignal(bare.dataset_checked, timeout=20_000):
+        pass
+    assert "pair1.png" in bare.dataset.report_view.toPlainText() and not bare.is_training()
+    assert bare.controls.error.isVisibleTo(bare) and "1 problem files" in bare.controls.error.text()
+    assert bare.dataset.checks == checks and not bare.dataset.checking()
+
+
+def test_start_launches_the_run_when_the_check_arrives(qtbot, tmp_path, bare):
+    bare.proc.python = fake_trainer(tmp_path)
+    bare.dataset.data_edit.setText(str(make_pairs(tmp_path / "pairs")))
+    with qtbot.waitSignal(bare.proc.started, timeout=30_000):
+        assert bare.start() is False and bare.start() is False
+    assert bare.is_training() and bare.dataset.checks == 1 and bare.report.format == "paired"
+    assert bare.tabs.currentWidget() is bare.watch and not bare.controls.start_btn.isEnabled()
+
+
+def test_the_panel_asks_the_window_through_signals(qtbot, tmp_path, bare):
+    from sketchpad import models_list
+    from sketchpad.widgets.canvas import Canvas
+
+    ckpt = str(tiny_run("sketchy", "lineart"))
+    assert not bare.dataset.trace_btn.isEnabled() and not bare.controls.use_btn.isEnabled()
+    assert bare.use_checkpoint(ckpt) is False and "no live view" in bare.controls.error.text()
+    canvas = Canvas((64, 64))
+    qtbot.addWidget(canvas)
+    bare.set_canvas(canvas)
+    assert bare.dataset.trace_btn.isEnabled()
+    photo = tmp_path / "cat.png"
+    Image.new("RGB", (80, 40), (200, 120, 40)).save(photo)
+    with qtbot.waitSignal(bare.underlay_shown) as shown:
+        assert bare.trace_photo(str(photo))
+    assert shown.args == [str(photo)] and canvas.has_underlay() and bare.dataset.save_pair_btn.isEnabled()
+
+    with qtbot.waitSignal(bare.use_model_requested) as asked, qtbot.assertNotEmitted(bare.model_loaded):
+        assert bare.use_checkpoint(ckpt)  # asked for; nothing answered, so not in the live view
+    assert asked.args == [ckpt]
+    # A window answers with the live model; "Start from" follows it, and the panel says it is in use.
+    bare.use_model_requested.connect(lambda p: bare.set_live_model(models_list.resolve(p, [])))
+    with qtbot.waitSignal(bare.model_loaded):
+        assert bare.use_checkpoint(ckpt)
+    assert Path(bare.recipe.init_path()).resolve() == Path(ckpt).resolve()
 
 
 def test_broken_dataset_lists_its_problems_and_does_not_start(qtbot, tmp_path, panel):
@@ -159,16 +251,16 @@ def test_broken_dataset_lists_its_problems_and_does_not_start(qtbot, tmp_path, p
     (data / "train" / "B" / "pair1.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     Image.new("L", (32, 32), 255).save(data / "train" / "A" / "lonely.png")
     check(qtbot, panel, data)
-    text = panel.report_view.toPlainText()
+    text = panel.dataset.report_view.toPlainText()
     assert "pair1.png" in text and "lonely.png" in text and "Cannot start" in text
-    assert not panel.start_btn.isEnabled()
+    assert not panel.controls.start_btn.isEnabled()
     assert panel.start() is False and not panel.is_training()
-    assert panel.error.isVisible() and "2 problem files" in panel.error.text()
+    assert panel.controls.error.isVisible() and "2 problem files" in panel.controls.error.text()
     # Offered, never silently done: training without the listed files is an explicit choice.
-    assert panel.skip_bad.isVisibleTo(panel)
-    panel.skip_bad.setChecked(True)
-    panel.set_init(SCRATCH)  # line-art pairs; the live view's facades model would not fit them
-    assert panel.start_btn.isEnabled()
+    assert panel.dataset.skip_bad.isVisibleTo(panel)
+    panel.dataset.skip_bad.setChecked(True)
+    panel.recipe.set_init(SCRATCH)  # line-art pairs; the live view's facades model would not fit them
+    assert panel.controls.start_btn.isEnabled()
 
 
 def test_photo_folder_becomes_a_lineart_dataset(qtbot, tmp_path, panel):
@@ -180,9 +272,9 @@ def test_photo_folder_becomes_a_lineart_dataset(qtbot, tmp_path, panel):
         img[10:30, 12 + 8 * i : 40 + 8 * i] = rng.integers(0, 150, 3)
         Image.fromarray(img).save(photos / f"photo {i}.jpg")
     check(qtbot, panel, photos)
-    assert panel.report.format == "folder" and not panel.start_btn.isEnabled()
-    assert "make a line-art dataset" in panel.report_view.toPlainText()
-    dlg = panel.open_make_dialog()
+    assert panel.report.format == "folder" and not panel.controls.start_btn.isEnabled()
+    assert "make a line-art dataset" in panel.dataset.report_view.toPlainText()
+    dlg = panel.dataset.open_make_dialog()
     qtbot.addWidget(dlg)
     assert dlg.photos_edit.text() == str(photos) and dlg.out_edit.text() == str(tmp_path / "photos-lineart")
     thin = dlg.preview_lineart()
@@ -193,10 +285,12 @@ def test_photo_folder_becomes_a_lineart_dataset(qtbot, tmp_path, panel):
     with qtbot.waitSignal(dlg.made, timeout=30_000):
         qtbot.mouseClick(dlg.make_btn, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: panel.report is not None and panel.report.format == "paired", timeout=20_000)
-    assert panel.report.counts["train"] == {"A": 3, "B": 3} and panel.data_kind.kind == "lineart"
-    assert not panel.start_btn.isEnabled() and panel.fit_offer_btn.isVisibleTo(panel)  # facades is live
-    qtbot.mouseClick(panel.fit_offer_btn, Qt.MouseButton.LeftButton)
-    assert panel.start_btn.isEnabled()
+    assert panel.report.counts["train"] == {"A": 3, "B": 3} and panel.dataset.data_kind.kind == "lineart"
+    assert not panel.controls.start_btn.isEnabled() and panel.recipe.fit_offer_btn.isVisibleTo(
+        panel
+    )  # facades is live
+    qtbot.mouseClick(panel.recipe.fit_offer_btn, Qt.MouseButton.LeftButton)
+    assert panel.controls.start_btn.isEnabled()
 
 
 def test_trace_a_photo_and_save_the_pair(qtbot, tmp_path, window, panel):
@@ -204,7 +298,7 @@ def test_trace_a_photo_and_save_the_pair(qtbot, tmp_path, window, panel):
     check(qtbot, panel, data)
     photo = tmp_path / "cat.png"
     Image.fromarray(np.tile(np.linspace(0, 255, 80, dtype=np.uint8), (40, 1))).convert("RGB").save(photo)
-    assert not panel.save_pair_btn.isEnabled()
+    assert not panel.dataset.save_pair_btn.isEnabled()
     assert panel.trace_photo(str(photo))
     canvas = window.canvas
     w, h = canvas.image_size()
@@ -217,7 +311,7 @@ def test_trace_a_photo_and_save_the_pair(qtbot, tmp_path, window, panel):
     qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=p1)
     drawing = canvas.image_array()
     assert (drawing != drawing[0, 0]).any()
-    qtbot.mouseClick(panel.save_pair_btn, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(panel.dataset.save_pair_btn, Qt.MouseButton.LeftButton)
     a, b = data / "train" / "A" / "tracing.png", data / "train" / "B" / "tracing.png"
     assert (load_image(a) == drawing).all()
     assert load_image(b).shape[:2] == drawing.shape[:2]
@@ -272,17 +366,7 @@ def test_loss_plot_curves_and_log_scale(qtbot):
 
 
 def test_closing_the_window_asks_while_training_and_pauses_the_run(qtbot, tmp_path, window, panel):
-    if sys.platform == "win32":
-        pytest.skip("the stand-in trainer is a shell script")
-    exe = tmp_path / "fake-python"  # a trainer that answers SIGTERM as the real one does
-    exe.write_text(
-        "#!/bin/sh\n"
-        'trap \'echo "{\\"event\\": \\"stopped\\", \\"iter\\": 3}"; exit 0\' TERM\n'
-        'echo \'{"event": "start", "run": "R", "epoch": 1, "iter": 0}\'\n'
-        "while true; do sleep 0.05; done\n"
-    )
-    exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
-    panel.proc.python = str(exe)
+    panel.proc.python = fake_trainer(tmp_path)
     with qtbot.waitSignal(panel.proc.started, timeout=10_000):
         panel.resume(str(tmp_path))
     asked = []
@@ -305,12 +389,12 @@ def test_cpu_defaults_follow_the_measured_recipe(qtbot, tmp_path, panel):
         build_generator(GeneratorConfig(ngf=4, num_downs=5)),
         {"size": 64},
     )
-    panel.device.setCurrentIndex(panel.device.findData("cpu"))
+    panel.recipe.device.setCurrentIndex(panel.recipe.device.findData("cpu"))
     check(qtbot, panel, make_pairs(tmp_path / "pairs", n=20))
-    assert panel.effective_holdout() == 3
-    assert (panel.epochs.value(), panel.batch.value()) == (12, 1)  # ~200 iterations on 17 pairs
-    assert panel.lr.value() == pytest.approx(2e-4) and panel.lam.value() == 100
-    panel.set_init(str(live))
+    assert panel.recipe.effective_holdout() == 3
+    assert (panel.recipe.epochs.value(), panel.recipe.batch.value()) == (12, 1)  # ~200 iterations on 17 pairs
+    assert panel.recipe.lr.value() == pytest.approx(2e-4) and panel.recipe.lam.value() == 100
+    panel.recipe.set_init(str(live))
     args = panel.request().args()
     opt = {a: args[i + 1] for i, a in enumerate(args[:-1]) if a.startswith("--")}
     assert opt["--init"] == str(live) and opt["--crop-size"] == "64" and opt["--num-downs"] == "5"
@@ -323,39 +407,45 @@ def test_start_from_defaults_to_the_live_views_model(qtbot, tmp_path, window):
     panel = window.show_training_panel()
     want = entry.live_path or entry.path
     if want is None:  # the built-in untrained net: nothing to fine-tune, so scratch
-        assert panel.init_combo.currentData() in (SCRATCH, panel.init_combo.itemData(0))
+        assert panel.recipe.init_combo.currentData() in (SCRATCH, panel.recipe.init_combo.itemData(0))
     else:
-        assert panel.init_combo.currentData() == str(want)
+        assert panel.recipe.init_combo.currentData() == str(want)
 
 
 def test_start_from_follows_the_live_model_and_must_fit_the_dataset(qtbot, tmp_path, window, panel):
     facades_live = str(window.model_entry.live_path)
-    assert window.model_entry.label == "facades" and panel.init_path() == facades_live
-    assert window.load_model("faces")
+    assert window.model_entry.label == "facades" and panel.recipe.init_path() == facades_live
+    load(qtbot, window, "faces")
     faces_live = str(window.model_entry.live_path)
-    assert panel.init_path() == faces_live and "faces · line art · live" in panel.init_combo.currentText()
-    assert window.load_model("facades")
-    assert panel.init_path() == facades_live
+    assert (
+        panel.recipe.init_path() == faces_live
+        and "faces · line art · live" in panel.recipe.init_combo.currentText()
+    )
+    load(qtbot, window, "facades")
+    assert panel.recipe.init_path() == facades_live
 
     # Face sketches with facades in the live view: refused in one line, the right model offered.
     check(qtbot, panel, make_pairs(tmp_path / "pairs"))
     assert (
-        panel.data_kind.kind == "lineart"
-        and "Drawings: line art (A, 1 channel)" in panel.report_view.toPlainText()
+        panel.dataset.data_kind.kind == "lineart"
+        and "Drawings: line art (A, 1 channel)" in panel.dataset.report_view.toPlainText()
     )
     why = "facades-live translates label maps, but this dataset's drawings are line art"
-    assert panel.fit_box.isVisibleTo(panel) and panel.fit_note.text() == why
-    assert not panel.start_btn.isEnabled() and why in panel.report_view.toPlainText()
-    assert panel.start() is False and not panel.is_training() and why in panel.error.text()
-    assert panel.fit_offer_btn.text() == "Start from faces"
-    qtbot.mouseClick(panel.fit_offer_btn, Qt.MouseButton.LeftButton)
-    assert panel.init_path() == faces_live and panel.start_btn.isEnabled()
-    assert not panel.fit_box.isVisibleTo(panel) and "Ready to train" in panel.report_view.toPlainText()
+    assert panel.recipe.fit_box.isVisibleTo(panel) and panel.recipe.fit_note.text() == why
+    assert not panel.controls.start_btn.isEnabled() and why in panel.dataset.report_view.toPlainText()
+    assert panel.start() is False and not panel.is_training() and why in panel.controls.error.text()
+    assert panel.recipe.fit_offer_btn.text() == "Start from faces"
+    qtbot.mouseClick(panel.recipe.fit_offer_btn, Qt.MouseButton.LeftButton)
+    assert panel.recipe.init_path() == faces_live and panel.controls.start_btn.isEnabled()
+    assert (
+        not panel.recipe.fit_box.isVisibleTo(panel)
+        and "Ready to train" in panel.dataset.report_view.toPlainText()
+    )
     args = panel.request().args()
     assert args[args.index("--input-kind") + 1] == "lineart" and args[args.index("--direction") + 1] == "AtoB"
-    panel.set_init(facades_live)
-    qtbot.mouseClick(panel.fit_scratch_btn, Qt.MouseButton.LeftButton)
-    assert panel.init_path() == SCRATCH and panel.start_btn.isEnabled()
+    panel.recipe.set_init(facades_live)
+    qtbot.mouseClick(panel.recipe.fit_scratch_btn, Qt.MouseButton.LeftButton)
+    assert panel.recipe.init_path() == SCRATCH and panel.controls.start_btn.isEnabled()
 
 
 def tiny_run(name: str, kind: str) -> Path:
@@ -378,7 +468,11 @@ def test_use_in_live_view_asks_before_a_run_changes_the_drawing_kind(qtbot, tmp_
     assert window.model_entry.id == model and window.canvas.kind() == "labels"
     assert (window.canvas.image_array() == drawing).all()
     panel.confirm = lambda text: True  # "yes": switched, as asked
-    assert panel.use_checkpoint(str(ckpt)) and window.model_entry.path == ckpt.resolve()
+    with qtbot.waitSignal(panel.model_loaded, timeout=30_000):
+        assert panel.use_checkpoint(str(ckpt))
+    assert window.model_entry.path == ckpt.resolve()
     asked.clear()
     panel.confirm = lambda text: asked.append(text) or False
-    assert panel.use_checkpoint(str(tiny_run("sketchy2", "lineart"))) and not asked  # same kind: no question
+    with qtbot.waitSignal(panel.model_loaded, timeout=30_000):
+        assert panel.use_checkpoint(str(tiny_run("sketchy2", "lineart")))
+    assert not asked  # the same kind: no question

@@ -16,13 +16,18 @@ from sketchpad.training_recipe import (
     SCRATCH,
     DataKind,
     PanelSettings,
+    check_and_detect,
     cpu_epochs,
+    dataset_problems,
     detect_data_kind,
+    effective_holdout,
     fit_problem,
     fmt_eta,
     init_header,
+    kind_switch,
     make_request,
     model_name,
+    report_text,
     start_choices,
     start_path,
     suggest_start,
@@ -166,6 +171,37 @@ def test_the_request_fine_tunes_at_the_models_size_on_the_detected_side(tmp_path
     assert typed.args()[-2:] == ["--crop-size", "32"]  # what the user types comes last and wins
     cyc = make_request(PanelSettings(data="d", model="cyclegan", data_kind=kind), tmp_path).args()
     assert "--direction" not in cyc
+
+
+def test_why_training_cannot_start_on_a_checked_dataset(tmp_path):
+    data = lineart_pairs(tmp_path / "pairs", n=8)
+    (data / "train" / "B" / "p1.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    report, kind = check_and_detect(str(data))
+    assert report.format == "paired" and kind == DataKind("lineart", "AtoB", 1, 3)
+    assert effective_holdout(report, 3) == 2 and effective_holdout(report, 1) == 1  # a quarter at most
+    assert effective_holdout(None, 3) == 0
+    assert dataset_problems(report, "pix2pix", skip_bad=True) == []
+    assert dataset_problems(report, "pix2pix", skip_bad=False) == [
+        "1 problem files (listed above): fix them or train without them"
+    ]
+    assert "CycleGAN needs trainA/ and trainB/ folders" in dataset_problems(report, "cyclegan", True)
+    assert dataset_problems(None, "pix2pix", True) == ["the dataset has not been checked yet"]
+    text = report_text(report, kind, 2, [])
+    assert text.startswith(
+        "Format: paired folders (A/ and B/, matching names)\nDrawings: line art (A, 1 channel)"
+    )
+    assert "Held out for validation: 2 pairs" in text and text.endswith("Ready to train.")
+    assert "Cannot start:\n  • no pairs" in report_text(report, kind, 0, ["no pairs"])
+    missing, nothing = check_and_detect(str(tmp_path / "missing"))
+    assert missing.error and not missing.usable and nothing == DataKind("")
+
+
+def test_a_model_of_another_kind_than_the_drawing_is_named(tmp_path):
+    sketches = ckpt(tmp_path / "sketches.safetensors", "lineart", input_nc=1, name="sketches")
+    why = kind_switch(sketches, "labels")
+    assert why == "sketches translates line art, but your drawing is a label map"
+    assert kind_switch(sketches, "lineart") == "" and kind_switch(sketches, "") == ""
+    assert kind_switch(str(tmp_path / "none.safetensors"), "labels") == ""
 
 
 def test_the_recipe_and_the_run_folders_need_no_qt():
