@@ -21,7 +21,7 @@ from ..errors import DataError
 from ..stdio import silence_stdout
 from . import events
 
-MODELS = ("pix2pix", "cyclegan", "dcgan")
+MODELS = ("pix2pix", "cyclegan", "dcgan", "segmenter")
 NET_D = ("basic", "n_layers", "pixel")
 AMP = ("off", "bf16", "fp16")
 INPUT_KINDS = ("labels", "lineart", "image")
@@ -31,7 +31,7 @@ INPUT_KINDS = ("labels", "lineart", "image")
 class TrainOptions:
     """Every option of a run; saved as RUN_DIR/options.json. Defaults are method.md's pix2pix ones."""
 
-    model: str = "pix2pix"  # pix2pix | cyclegan | dcgan
+    model: str = "pix2pix"  # pix2pix | cyclegan | dcgan | segmenter
     data: str = ""  # dataset folder
     out: str = ""  # run folder
     name: str = ""  # shown in the app; defaults to the run folder's name
@@ -114,7 +114,10 @@ class TrainOptions:
             (self.gan_mode in GAN_MODES, f"--gan-mode must be one of {', '.join(GAN_MODES)}"),
             (self.init_type in INITS, f"--init-type must be one of {', '.join(INITS)}"),
             (self.amp in AMP, f"--amp must be one of {', '.join(AMP)}"),
-            (self.direction in DIRECTIONS, "--direction must be AtoB or BtoA"),
+            (
+                self.direction in DIRECTIONS or (self.model == "segmenter" and not self.direction),
+                "--direction must be AtoB or BtoA",
+            ),
             (self.preprocess in PREPROCESS, f"--preprocess must be one of {', '.join(PREPROCESS)}"),
             (
                 not self.input_kind or self.input_kind in INPUT_KINDS,
@@ -147,7 +150,14 @@ class TrainOptions:
                 not (self.model == "dcgan" and self.crop_size & (self.crop_size - 1)),
                 "dcgan needs a power-of-2 --crop-size",
             ),
-            (not (self.model == "dcgan" and self.init), "--init applies to pix2pix and cyclegan generators"),
+            (
+                not (self.model in ("dcgan", "segmenter") and self.init),
+                "--init applies to pix2pix and cyclegan generators",
+            ),
+            (
+                self.model != "segmenter" or self.netG.startswith("unet"),
+                "--model segmenter is a U-Net: --netG unet_256 or unet_128",
+            ),
             (not self.teacher or self.model == "pix2pix", "--teacher applies to pix2pix"),
             (
                 self.lambda_teacher >= 0 and self.lambda_feat >= 0,
@@ -158,6 +168,13 @@ class TrainOptions:
         for ok, message in checks:
             if not ok:
                 raise DataError(message)
+        if self.model == "segmenter":
+            plain = TrainOptions()
+            for name in SEGMENTER_UNUSED:
+                if getattr(self, name) != getattr(plain, name):
+                    raise DataError(
+                        f"--model segmenter trains no discriminator and has no teacher; drop {option_flag(name)}"
+                    )
         for name, limit in LIMITS.items():
             value = getattr(self, name)
             if value > limit:
@@ -177,6 +194,10 @@ class TrainOptions:
                     f"(needs a multiple of {2**depth}; try --netG unet_128 or --num-downs)"
                 )
 
+
+# Options of the GAN and distillation objectives: a segmenter (one net, cross-entropy) refuses them.
+SEGMENTER_UNUSED = ("ndf", "netD", "n_layers_D", "gan_mode", "lambda_L1", "pool_size", "lambda_A", "lambda_B",
+                    "lambda_identity", "teacher", "lambda_teacher", "lambda_feat", "nz")  # fmt: skip
 
 # Sizes no real run comes near; above them an option is a typo that would exhaust memory or never end.
 LIMITS = {
@@ -226,6 +247,8 @@ MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
         n_epochs=25,
         n_epochs_decay=0,
     ),
+    # build_segmenter's layout, no dropout; direction "": the side that holds the label map is the input
+    "segmenter": dict(netG="unet_128", ngf=32, no_dropout=True, batch_size=4, direction=""),
 }
 
 

@@ -4,7 +4,6 @@ test of the GAN loop (32x32 in tests)."""
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..checkpoint import atomic_write
+from ..checkpoint import write_safetensors
 from ..losses import GANLoss, gradient_penalty
 from ..norm import init_weights
 from .base import GANModel, set_requires_grad
@@ -66,13 +65,8 @@ class DCGANGenerator(nn.Module):
 
     def save_file(self, path: str | Path, meta: dict) -> Path:
         """Our safetensors with the DCGAN config under 'dcgan' (no 'arch': not a translation generator)."""
-        from safetensors.torch import save_file
-
         header = {**meta, "format": FORMAT, "dcgan": asdict(self.cfg)}
-        tensors = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        return atomic_write(
-            path, lambda tmp: save_file(tensors, tmp, metadata={"sketchpad": json.dumps(header)})
-        )
+        return write_safetensors(path, self.state_dict(), header)
 
 
 class DCGANDiscriminator(nn.Module):

@@ -1,5 +1,5 @@
 """The training loop every model shares: data, run folder, schedule, samples, validation, checkpoints,
-resume and stopping. Model-specific work lives in pix2pix.py, cyclegan.py and dcgan.py."""
+resume and stopping. Model-specific work lives in pix2pix.py, cyclegan.py, dcgan.py and segmenter.py."""
 
 from __future__ import annotations
 
@@ -65,7 +65,12 @@ from .runfolder import (
 
 
 def _dataset_class(model: str):
-    return {"pix2pix": PairedDataset, "cyclegan": UnpairedDataset, "dcgan": ImageFolderDataset}[model]
+    return {
+        "pix2pix": PairedDataset,
+        "cyclegan": UnpairedDataset,
+        "dcgan": ImageFolderDataset,
+        "segmenter": PairedDataset,
+    }[model]
 
 
 def _model_class(model: str):
@@ -77,6 +82,10 @@ def _model_class(model: str):
         from .cyclegan import CycleGAN
 
         return CycleGAN
+    if model == "segmenter":
+        from .segmenter import Segmentation
+
+        return Segmentation
     from .dcgan import DCGAN
 
     return DCGAN
@@ -265,6 +274,10 @@ class Trainer:
                 )
             bad = set(report.problems)
         self.data_format = report.format
+        if o.model == "segmenter" and not o.direction:  # the side that holds the label map is the input
+            from .segmenter import label_direction
+
+            o.direction = label_direction(o.data, o.holdout)
         self.init_ckpt = self.init_arch = None
         if o.init and self._resume_arch:  # resuming a fine-tune: the state has the weights, not the file
             self.init_arch = GeneratorConfig.from_dict(json.loads(self._resume_arch))
@@ -288,10 +301,12 @@ class Trainer:
                 o.input_kind = self.teacher_ckpt.meta["input_kind"]
             else:
                 o.input_kind = (
-                    guess_input_kind(o.data, o.direction, o.holdout) if o.model == "pix2pix" else "image"
+                    guess_input_kind(o.data, o.direction, o.holdout)
+                    if o.model in ("pix2pix", "segmenter")
+                    else "image"
                 )
         multiple = 4
-        if o.model == "pix2pix" and o.netG.startswith("unet"):
+        if o.model in ("pix2pix", "segmenter") and o.netG.startswith("unet"):
             multiple = 2 ** (o.num_downs or {"unet_256": 8, "unet_128": 7}.get(o.netG, 8))
         if self.init_arch is not None:
             multiple = self.init_arch.multiple
@@ -304,7 +319,7 @@ class Trainer:
         self.train_set = cls(o.data, "train", self.data_opts, report.format, bad)
         if len(self.train_set) == 0:
             raise DataError(f"{o.data}: the train split is empty")
-        has_val = "val" in report.counts and o.model == "pix2pix"
+        has_val = "val" in report.counts and o.model in ("pix2pix", "segmenter")
         self.val_set = cls(o.data, "val", self.data_opts, report.format, bad) if has_val else None
         if self.val_set is not None and len(self.val_set) == 0:
             self.val_set = None
@@ -395,6 +410,8 @@ class Trainer:
             net_meta = self.model.generator_meta(name, meta)
             if hasattr(net, "save_file"):  # DCGAN: its own header
                 net.save_file(self.run_dir / name, net_meta)
+            elif hasattr(self.model, "save_file"):  # the segmenter: its own file format
+                self.model.save_file(self.run_dir / name, net, net_meta)
             else:
                 save_checkpoint(self.run_dir / name, net, net_meta)
         atomic_write(self.run_dir / STATE_FILE, lambda tmp: torch.save(state, tmp))

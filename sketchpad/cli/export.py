@@ -4,7 +4,8 @@ width), checked against PyTorch on one image before it is written.
 `sketchpad export RUN/latest.safetensors -o weights/X.safetensors --fp16 --name X --role live
 --metrics eval.json`: the file to ship. Its header keeps what the run wrote (the `sketchpad train` command
 lines, training seconds and device, the teacher of a distilled student) and gains the val metrics of
-`sketchpad eval ... --json > eval.json`."""
+`sketchpad eval ... --json > eval.json`. A segmenter run (`sketchpad train --model segmenter`) exports the
+same way with --role segmenter; its header already has its val accuracy, so it takes no --metrics."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from . import UsageError, check_output, int_in, printable_path
 
 MAX_CHECK_SIZE = 1024  # the check image's side (the exported model itself takes any size); 2 GB at most
 
-ROLES = ("full", "live")
+ROLES = ("full", "live", "segmenter")
 # eval's keys that the header already says in its own words
 _EVAL_ONLY = ("name", "direction", "input_kind")
 
@@ -34,7 +35,9 @@ def add_parser(sub):
     p.add_argument("-o", "--out", metavar="OUT.safetensors", help="write our safetensors (header kept)")
     p.add_argument("--fp16", action="store_true", help="with -o: half-precision weights (half the size)")
     p.add_argument("--name", help="with -o: the model's name in the app")
-    p.add_argument("--role", choices=ROLES, help="with -o: full quality, or the live tier")
+    p.add_argument(
+        "--role", choices=ROLES, help="with -o: full quality, the live tier, or the FCN-score segmenter"
+    )
     p.add_argument("--metrics", metavar="EVAL.json", help="with -o: `sketchpad eval --json` output to record")
     p.add_argument("--description", help="with -o: one sentence on what the model does")
     p.add_argument("--licence", help="with -o: the training data's licence")
@@ -102,6 +105,27 @@ def read_metrics(path: str) -> dict:
     return {k: v for k, v in metrics.items() if k not in _EVAL_ONLY}
 
 
+def _is_segmenter(path: str) -> bool:
+    from models.checkpoint import read_header
+    from models.segmenter import FORMAT
+
+    return path.endswith(".safetensors") and read_header(path).get("format") == FORMAT
+
+
+def _shipped_meta(args, meta: dict) -> dict:
+    """`meta` with the flags' name, role, description and licence, and where and when it was exported."""
+    meta = dict(meta)
+    for key in ("name", "role", "description", "licence"):
+        if getattr(args, key) is not None:
+            meta[key] = getattr(args, key)
+    meta["exported"] = {
+        "from": Path(args.checkpoint).name,
+        "fp16": bool(args.fp16),
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    return meta
+
+
 def _safetensors(args) -> int:
     from models.checkpoint import save_checkpoint
 
@@ -111,20 +135,22 @@ def _safetensors(args) -> int:
     if out.suffix != ".safetensors":
         raise UsageError(f"{printable_path(out)}: the output must end in .safetensors")
     out = check_output(out, inputs=[args.checkpoint], overwrite=args.overwrite)
+    shown = printable_path(args.checkpoint)
+    if _is_segmenter(args.checkpoint):
+        if args.role not in (None, "segmenter"):
+            raise UsageError(f"{shown}: a segmenter exports with --role segmenter, not --role {args.role}")
+        if args.metrics:
+            raise UsageError(f"{shown}: a segmenter's header has its val accuracy already; drop --metrics")
+        return _segmenter(args, out)
+    if args.role == "segmenter":
+        raise UsageError(f"{shown}: not a segmenter (train one with `sketchpad train --model segmenter`)")
     metrics = read_metrics(args.metrics) if args.metrics else None
     ckpt = load_checkpoint(args.checkpoint)
     meta = dict(ckpt.meta)
     meta.pop("source", None)  # a reference .pth: what we write is ours
-    for key in ("name", "role", "description", "licence"):
-        if getattr(args, key) is not None:
-            meta[key] = getattr(args, key)
     if metrics is not None:
         meta["metrics"] = metrics
-    meta["exported"] = {
-        "from": Path(args.checkpoint).name,
-        "fp16": bool(args.fp16),
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
+    meta = _shipped_meta(args, meta)
     save_checkpoint(out, ckpt.net, meta, half=args.fp16)
     size = out.stat().st_size / 2**20
     training = meta.get("training") if isinstance(meta.get("training"), dict) else {}
@@ -132,6 +158,25 @@ def _safetensors(args) -> int:
     print(
         f"{printable_path(out)}: {ckpt.config.name} ngf {ckpt.config.ngf}, "
         f"{'fp16' if args.fp16 else 'fp32'}, {size:.1f} MiB, role {meta.get('role', 'full')}, "
+        f"{made_by} training command line(s) in its header"
+    )
+    return 0
+
+
+def _segmenter(args, out: Path) -> int:
+    """The segmenter file to ship: its weights (fp16 with --fp16) and its header, the flags' fields added."""
+    from models.checkpoint import read_header
+    from models.segmenter import load_segmenter, save_segmenter
+
+    seg = load_segmenter(args.checkpoint)
+    meta = _shipped_meta(args, read_header(args.checkpoint))
+    save_segmenter(out, seg.net, meta, half=args.fp16)
+    cfg = seg.net.cfg
+    training = meta.get("training") if isinstance(meta.get("training"), dict) else {}
+    made_by = len(training.get("commands") or [])
+    print(
+        f"{printable_path(out)}: segmenter {cfg.name} ngf {cfg.ngf}, {cfg.output_nc} classes, "
+        f"{'fp16' if args.fp16 else 'fp32'}, {out.stat().st_size / 2**20:.1f} MiB, "
         f"{made_by} training command line(s) in its header"
     )
     return 0

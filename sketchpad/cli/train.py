@@ -1,5 +1,6 @@
-"""`sketchpad train --model pix2pix|cyclegan|dcgan --data DIR --out RUN_DIR [options]` and
-`sketchpad train --resume RUN_DIR`. With --json, stdout carries only JSON-lines events."""
+"""`sketchpad train --model pix2pix|cyclegan|dcgan|segmenter --data DIR --out RUN_DIR [options]` and
+`sketchpad train --resume RUN_DIR`. With --json, stdout carries only JSON-lines events. The segmenter is
+the FCN-score judge of `sketchpad eval` (photo to label classes, cross-entropy)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ from . import UsageError
 def add_parser(sub):
     p = sub.add_parser(
         "train",
-        help="train pix2pix, CycleGAN or DCGAN (resumable; JSON-lines progress with --json)",
+        help="train pix2pix, CycleGAN, DCGAN or the FCN-score segmenter (resumable; JSON-lines with --json)",
         description="Train a model on a dataset folder; everything goes into the run folder --out.",
     )
-    p.add_argument("--model", choices=["pix2pix", "cyclegan", "dcgan"], default=None)
+    p.add_argument("--model", choices=["pix2pix", "cyclegan", "dcgan", "segmenter"], default=None)
     p.add_argument("--data", metavar="DIR", help="dataset folder (see `sketchpad data check DIR`)")
     p.add_argument("--out", metavar="RUN_DIR", help="run folder to create")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")

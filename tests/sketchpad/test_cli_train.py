@@ -9,26 +9,15 @@ import signal
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from models.checkpoint import load_checkpoint
 from sketchpad.cli import main
+from tests.train_data import make_pairs, tiny
 
-TINY = ["--ngf", "8", "--ndf", "8", "--num-downs", "5", "--load-size", "36", "--crop-size", "32",
-        "--num-workers", "0", "--sample-every", "0", "--epochs", "2", "--epochs-decay", "2"]  # fmt: skip
+TINY = tiny(ngf=8, epochs=2)
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # two busy cores: no thread spinning
-
-
-def make_pairs(root, n=6, size=32):
-    rng = np.random.default_rng(0)
-    (root / "train").mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        a = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
-        Image.fromarray(np.concatenate([a, 255 - a], 1)).save(root / "train" / f"{i}.png")
-    return root
 
 
 def sketchpad(*args, **kw):
@@ -52,7 +41,7 @@ def one_line_error(capsys, argv) -> str:
 
 
 def test_json_stream_and_files(tmp_path):
-    data = make_pairs(tmp_path / "d")
+    data = make_pairs(tmp_path / "d", n=6)
     p = sketchpad("train", "--data", data, "--out", tmp_path / "run", "--json", *TINY, "--max-iters", "4",
                   "--sample-every", "2")  # fmt: skip
     out, err = p.communicate(timeout=240)
@@ -74,7 +63,7 @@ def test_json_stream_and_files(tmp_path):
 
 @pytest.mark.slow
 def test_sigterm_leaves_a_checkpoint_that_resume_continues(tmp_path):
-    data = make_pairs(tmp_path / "d")
+    data = make_pairs(tmp_path / "d", n=6)
     run = tmp_path / "run"
     p = sketchpad("train", "--data", data, "--out", run, "--json", "--save-every-iters", "0", *TINY)
     seen = []
@@ -106,7 +95,7 @@ def test_sigterm_leaves_a_checkpoint_that_resume_continues(tmp_path):
 
 
 def test_train_error_paths(tmp_path, capsys):
-    data = make_pairs(tmp_path / "d")
+    data = make_pairs(tmp_path / "d", n=6)
     (tmp_path / "empty").mkdir()
     (tmp_path / "notarun").mkdir()
     assert "no such folder" in one_line_error(

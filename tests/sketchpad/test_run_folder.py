@@ -11,28 +11,16 @@ import signal
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from models.train.runfolder import RunLock
 from sketchpad.cli import main
+from tests.train_data import TINY, make_pairs
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-TINY = ["--ngf", "4", "--ndf", "4", "--num-downs", "5", "--load-size", "36", "--crop-size", "32",
-        "--num-workers", "0", "--sample-every", "0", "--epochs", "1", "--epochs-decay", "1"]  # fmt: skip
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-
-
-def make_pairs(root, n=4, size=32):
-    rng = np.random.default_rng(0)
-    (root / "train").mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        a = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
-        Image.fromarray(np.concatenate([a, 255 - a], 1)).save(root / "train" / f"{i}.png")
-    return root
 
 
 def one_line_error(capsys, argv) -> str:
