@@ -286,7 +286,7 @@ def _settled_rss(window, driver: _Driver, app) -> float:
     from PySide6.QtTest import QTest
 
     if driver.models and window.model_entry is not None and window.model_entry.id != driver.models[0]:
-        window.load_model(driver.models[0])
+        window.load_model(driver.models[0], wait=True)
         driver.model_i = 0
     deadline = time.monotonic() + 10
     while (window.live.busy() or window.live.pending_count()) and time.monotonic() < deadline:

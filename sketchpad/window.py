@@ -1,6 +1,8 @@
 """The main window: the canvas and its live translation side by side, tools, model and device pickers,
-files, autosave and restore. It wires widgets together; drawing lives in the Canvas, scheduling in
-sketchpad.live, model discovery in sketchpad.models_list."""
+files, autosave and restore. It composes the parts and wires them together: drawing lives in the Canvas,
+scheduling in sketchpad.live, model discovery in sketchpad.models_list, loading models and choosing the
+device in sketchpad.model_loader, actions, toolbars and menus in sketchpad.actions, autosave recovery in
+sketchpad.recovery, and the document side (files, examples, drops) in sketchpad.window_files."""
 
 from __future__ import annotations
 
@@ -12,57 +14,31 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QHBoxLayout,
-    QLabel,
-    QMainWindow,
-    QMessageBox,
-    QSlider,
-    QSpinBox,
-    QToolBar,
-    QVBoxLayout,
-    QWidget,
-)
-from torch import nn
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QMainWindow, QMessageBox, QVBoxLayout, QWidget
 
-from models.checkpoint import load_checkpoint
-from models.errors import ImageError, SketchpadError
-from models.inference import Translator
+from models.errors import SketchpadError
 from models.palette import FACADES
-from sketchpad import models_list, settings
+from sketchpad import actions, models_list, settings
 from sketchpad.app import icon
 from sketchpad.autosave import Autosaver, AutosaveStore, Recovered
 from sketchpad.live import LiveController
+from sketchpad.model_loader import LOAD_ERRORS, LoadedModel, ModelLoader, one_line
 from sketchpad.models_list import ModelEntry
-from sketchpad.widgets.canvas import KIND_NAMES, KINDS, TOOL_SHORTCUTS, TOOLS, Canvas
+from sketchpad.recovery import Recovery
+from sketchpad.widgets.canvas import KIND_NAMES, Canvas
 from sketchpad.widgets.elided_label import ElidedLabel
 from sketchpad.widgets.message_bar import MessageBar
-from sketchpad.widgets.model_picker import ModelPicker
 from sketchpad.widgets.palette_bar import PaletteBar
 from sketchpad.widgets.result_view import ResultView
 from sketchpad.widgets.variations import VariationsDialog
 from sketchpad.window_files import DocumentActions
 
-TOOL_LABELS = {
-    "pen": "Pen",
-    "brush": "Brush",
-    "eraser": "Eraser",
-    "fill": "Fill",
-    "rect": "Rectangle",
-    "polygon": "Polygon",
-    "eyedropper": "Eyedropper",
-}
-DEVICES = [("Auto", "auto"), ("CPU", "cpu"), ("CUDA", "cuda"), ("MPS", "mps")]
-BN_MODES = [("Running stats", "running"), ("This image's stats", "image")]
 DEFAULT_SIZE = (256, 256)
 PANE_MIN = 256  # the drawing and the result each get at least this many pixels, the training dock open
 LARGEST_DEFAULT = (1400, 860)  # the default window on a large screen
 STATUS_NAME_MAX = 260  # the status bar's model name elides beyond this width
 FPS_WINDOW_S = 2.0
-DROPOUT_TIP = "pix2pix's noise at test time: on gives varied results (set by the seed), off is deterministic"
 
 
 def default_window_size(available: tuple[int, int]) -> tuple[int, int]:
@@ -81,12 +57,6 @@ def _available_screen() -> tuple[int, int]:
         return (1366, 728)
     g = screen.availableGeometry()
     return (g.width(), g.height())
-
-
-def _saved_device() -> str:
-    """The device the user last chose; anything else in the settings file means 'auto'."""
-    name = settings.get_str("device", "auto")
-    return name if name in {v for _, v in DEVICES} else "auto"
 
 
 def _pane(title: QLabel, body: QWidget) -> QWidget:
@@ -120,17 +90,15 @@ class MainWindow(DocumentActions, QMainWindow):
         super().__init__(parent)
         # Dialogs that block (save changes?) are off in tests and scripts.
         self.prompts = os.environ.get("SKETCHPAD_NO_PROMPTS", "") != "1" if prompts is None else prompts
-        self.device_name = device or _saved_device()
         # "auto": ONNX Runtime on the CPU / CUDA graphs on a GPU where they fit (models.fast), else PyTorch.
-        self.backend = backend or os.environ.get("SKETCHPAD_BACKEND", "auto")
+        backend = backend or os.environ.get("SKETCHPAD_BACKEND", "auto")
+        self.model_loader = ModelLoader(device=device, backend=backend)  # no parent: its thread holds it
         self.document: Path | None = None
         self.suggested_name: str | None = None  # the name Save proposes for an unsaved drawing
         self.example: Path | None = None  # the example the drawing started from, while unsaved
         self._kept_documents: dict[str, tuple] = {}  # per drawing kind put away: (document, name, example)
         self._swapping_kind = False
         self.errors: list[str] = []  # every message shown, newest last (tests and scripts read it)
-        self.model_entry: ModelEntry | None = None
-        self.checkpoint_meta: dict = {}
         self._opened: list[str] = [
             p for p in settings.get_list("models/opened") if settings.exists(p, file=True)
         ]
@@ -151,18 +119,19 @@ class MainWindow(DocumentActions, QMainWindow):
         self.result_view = ResultView()
         self.result_view.follow(self.canvas)
         self.live = LiveController(self)
+        self.recovery = Recovery(self)
         self.autosaver = Autosaver(
             self.canvas.image_array,
-            self._autosave_meta,
+            self.recovery.meta,
             should_save=self.canvas.is_modified,
             store=autosave,
             parent=self,
         )
 
         self._build_central()
-        self._build_actions()
-        self._build_toolbars()
-        self._build_menus()
+        actions.build_actions(self)
+        actions.build_toolbars(self)
+        actions.build_menus(self)
         self._build_statusbar()
         self._connect()
 
@@ -174,14 +143,14 @@ class MainWindow(DocumentActions, QMainWindow):
                 models_list.resolve(model, self.entries)
             except SketchpadError:
                 model = None
-        if not self.load_model(model) and not self.load_model(None):  # asked for, default, built-in
-            self.load_model(models_list.BUILTIN_ID)
+        # The window opens with its model: asked for, else the default, else the built-in one.
+        if not self.load_model(model, wait=True) and not self.load_model(None, wait=True):
+            self.load_model(models_list.BUILTIN_ID, wait=True)
         if self.canvas.is_pristine():
             self._open_first_drawing()
         self._update_title()
         self._restore_geometry()
-        self.recovered: Recovered | None = None
-        self._offer_restore(restore)
+        self.recovery.offer(restore)
         if not self.statusBar().currentMessage():
             self.statusBar().showMessage("Draw on the left; the translation follows. F1 lists the shortcuts.")
 
@@ -208,231 +177,6 @@ class MainWindow(DocumentActions, QMainWindow):
         panes.addWidget(_pane(self.result_title, self.result_view), 1)
         outer.addLayout(panes, 1)
         self.setCentralWidget(central)
-
-    def _act(self, text: str, slot=None, shortcut=None, tip: str = "", icon_name: str = "") -> QAction:
-        a = QAction(text, self)
-        if shortcut is not None:
-            a.setShortcut(QKeySequence(shortcut))
-        if tip:
-            a.setStatusTip(tip)
-            a.setToolTip(tip)
-        if icon_name:
-            a.setIcon(icon(icon_name))
-        if slot is not None:
-            a.triggered.connect(slot)
-        self.addAction(a)
-        return a
-
-    def _build_actions(self) -> None:
-        K = QKeySequence.StandardKey
-        self.act_new = self._act("&New drawing", self.new_drawing, K.New)
-        self.act_open = self._act("&Open drawing…", self._open_drawing_dialog, K.Open)
-        self.act_import = self._act(
-            "Open &image as drawing…",
-            self._import_image_dialog,
-            "Ctrl+Shift+O",
-            "Any picture becomes the drawing (label maps snapped to the palette)",
-        )
-        self.act_underlay = self._act(
-            "Import photo as tracing &underlay…",
-            self._underlay_dialog,
-            tip="A photo under the drawing to trace",
-        )
-        self.act_remove_underlay = self._act("Remove underlay", lambda: self.set_underlay(None))
-        self.act_save = self._act("&Save drawing", self.save, K.Save)
-        self.act_save_as = self._act("Save drawing &as…", self.save_as, K.SaveAs)
-        self.act_export = self._act("&Export result…", self._export_dialog, "Ctrl+E")
-        self.act_pair = self._act("Save drawing + result &pair…", self._pair_dialog, "Ctrl+Shift+E")
-        self.act_copy = self._act("&Copy result", self.copy_result, "Ctrl+Shift+C")
-        self.act_open_ckpt = self._act("Open &checkpoint…", self._open_checkpoint_dialog, "Ctrl+Shift+M")
-        self.act_quit = self._act("&Quit", self.close, K.Quit)
-
-        self.act_undo = self.canvas.undo_group.createUndoAction(self, "&Undo")
-        self.act_undo.setShortcut(K.Undo)
-        self.act_undo.setIcon(icon("undo"))
-        self.act_redo = self.canvas.undo_group.createRedoAction(self, "&Redo")
-        self.act_redo.setShortcuts([QKeySequence(K.Redo), QKeySequence("Ctrl+Y")])
-        self.act_redo.setIcon(icon("redo"))
-        self.addAction(self.act_undo)
-        self.addAction(self.act_redo)
-        self.act_clear = self._act("C&lear drawing", self.canvas.clear, "Ctrl+Backspace")
-        self.convert_actions: dict[str, QAction] = {}
-        for kind in KINDS:  # shown under a model of another kind while a drawing of `kind` is kept
-            a = self._act(
-                f"Convert {KIND_NAMES[kind]} drawing",
-                lambda _=False, k=kind: self.convert_drawing_from(k),
-                tip=f"Replace this drawing by your {KIND_NAMES[kind]} drawing, converted (one undo step)",
-            )
-            a.setVisible(False)
-            self.convert_actions[kind] = a
-
-        self.act_zoom_in = self._act("Zoom &in", lambda: self.canvas.zoom_in(), K.ZoomIn)
-        self.act_zoom_out = self._act("Zoom &out", lambda: self.canvas.zoom_out(), K.ZoomOut)
-        self.act_fit = self._act("&Fit to window", self.canvas.fit_to_window, "Ctrl+0")
-        self.act_actual = self._act("&Actual size", self.canvas.actual_size, "Ctrl+1")
-        self.act_variations = self._act(
-            "&Variations…",
-            self.show_variations,
-            "Ctrl+Shift+V",
-            "Four dropout samples of this drawing",
-            "variations",
-        )
-        self.act_example = self._act(
-            "Random &example",
-            self.random_example,
-            "Ctrl+Shift+R",
-            "Load an example drawing for this model",
-            "dice",
-        )
-        self.act_reroll = self._act("Re-roll seed", self.reroll, "Ctrl+R", "A new dropout seed", "reroll")
-
-        self.tool_group = QActionGroup(self)
-        self.tool_actions: dict[str, QAction] = {}
-        for name in TOOLS:
-            a = self._act(
-                TOOL_LABELS[name],
-                lambda _=False, n=name: self.canvas.set_tool(n),
-                TOOL_SHORTCUTS.get(name),
-                f"{TOOL_LABELS[name]} ({TOOL_SHORTCUTS.get(name, '')})",
-                name,
-            )
-            a.setCheckable(True)
-            self.tool_group.addAction(a)
-            self.tool_actions[name] = a
-        self.tool_actions[self.canvas.tool()].setChecked(True)
-
-    def _build_toolbars(self) -> None:
-        tools = QToolBar("Tools", self)
-        tools.setObjectName("tools")
-        tools.setMovable(False)
-        for a in self.tool_actions.values():
-            tools.addAction(a)
-        tools.addSeparator()
-        tools.addWidget(QLabel(" Size "))
-        self.size_box = QSpinBox()
-        self.size_box.setRange(1, 512)
-        self.size_box.setSuffix(" px")
-        self.size_box.setValue(self.canvas.brush_size())
-        self.size_box.setToolTip("Brush size in drawing pixels ([ and ])")
-        tools.addWidget(self.size_box)
-        tools.addSeparator()
-        tools.addAction(self.act_undo)
-        tools.addAction(self.act_redo)
-        tools.addSeparator()
-        tools.addAction(self.act_example)
-        tools.widgetForAction(self.act_example).setToolButtonStyle(
-            Qt.ToolButtonStyle.ToolButtonTextBesideIcon
-        )
-        self.underlay_label = QLabel(" Underlay ")
-        self.underlay_slider = QSlider(Qt.Orientation.Horizontal)
-        self.underlay_slider.setRange(0, 100)
-        self.underlay_slider.setValue(50)
-        self.underlay_slider.setMaximumWidth(90)
-        self.underlay_slider.setToolTip("Tracing underlay opacity")
-        self._underlay_widgets = [tools.addWidget(self.underlay_label), tools.addWidget(self.underlay_slider)]
-        for a in self._underlay_widgets:
-            a.setVisible(False)
-        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, tools)
-        self.addToolBarBreak(Qt.ToolBarArea.TopToolBarArea)
-
-        model = QToolBar("Model", self)
-        model.setObjectName("model")
-        model.setMovable(False)
-        model.addWidget(QLabel(" Model "))
-        self.model_picker = ModelPicker()
-        model.addWidget(self.model_picker)
-        model.addWidget(QLabel("  Device "))
-        self.device_box = QComboBox()
-        for label, value in DEVICES:
-            self.device_box.addItem(label, value)
-        self.device_box.setToolTip("Where the model runs; unavailable devices fall back to the CPU")
-        model.addWidget(self.device_box)
-        model.addSeparator()
-        self.dropout_box = QCheckBox("Dropout")
-        self.dropout_box.setToolTip(DROPOUT_TIP)
-        model.addWidget(self.dropout_box)
-        self.seed_box = QSpinBox()
-        self.seed_box.setRange(0, 2**31 - 1)
-        self.seed_box.setPrefix("seed ")
-        self.seed_box.setToolTip("The dropout seed: the same seed gives the same picture")
-        model.addWidget(self.seed_box)
-        model.addAction(self.act_reroll)
-        model.addSeparator()
-        self.bn_box = QComboBox()
-        for label, value in BN_MODES:
-            self.bn_box.addItem(label, value)
-        self.bn_box.setToolTip(
-            "Batch-norm statistics: the training set's running averages, or this image's own "
-            "(the reference test script's default)"
-        )
-        model.addWidget(QLabel(" Batch norm "))
-        model.addWidget(self.bn_box)
-        model.addSeparator()
-        model.addAction(self.act_variations)
-        model.widgetForAction(self.act_variations).setToolButtonStyle(
-            Qt.ToolButtonStyle.ToolButtonTextBesideIcon
-        )
-        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, model)
-
-    def _build_menus(self) -> None:
-        mb = self.menuBar()
-        f = mb.addMenu("&File")
-        f.addActions([self.act_new, self.act_open, self.act_import])
-        self.recent_menu = f.addMenu("Open &recent")
-        f.addSeparator()
-        f.addActions([self.act_underlay, self.act_remove_underlay])
-        f.addSeparator()
-        f.addActions([self.act_save, self.act_save_as, self.act_export, self.act_pair, self.act_copy])
-        f.addSeparator()
-        f.addAction(self.act_open_ckpt)
-        f.addSeparator()
-        f.addAction(self.act_quit)
-        e = mb.addMenu("&Edit")
-        e.addActions([self.act_undo, self.act_redo])
-        e.addSeparator()
-        e.addAction(self.act_clear)
-        e.addActions(list(self.convert_actions.values()))
-        e.addSeparator()
-        e.addActions(list(self.tool_actions.values()))
-        v = mb.addMenu("&View")
-        v.addActions([self.act_zoom_in, self.act_zoom_out, self.act_fit, self.act_actual])
-        v.addSeparator()
-        v.addAction(self.act_variations)
-        v.addAction(
-            self._act("&Training panel", self.show_training_panel, tip="Train a model on your own pairs")
-        )
-        self.model_menu = mb.addMenu("&Model")
-        self.view_menu = v
-        h = mb.addMenu("&Help")
-        h.addAction(self._act("&Keyboard shortcuts", self._shortcuts, "F1"))
-        h.addAction(self._act("&About Sketchpad", self._about))
-        self._update_recent_menu()
-
-    def _rebuild_model_menu(self) -> None:
-        m = self.model_menu
-        m.clear()
-        group = QActionGroup(m)
-        current = self.model_entry.id if self.model_entry else ""
-        for e in self.entries:
-            a = m.addAction(e.label)
-            a.setCheckable(True)
-            a.setChecked(e.id == current)
-            group.addAction(a)
-            a.triggered.connect(lambda _=False, i=e.id: self.load_model(i))
-        m.addSeparator()
-        m.addAction(self.act_open_ckpt)
-        m.addAction("Refresh list", self.refresh_models)
-        m.addSeparator()
-        dev = m.addMenu("&Device")
-        dg = QActionGroup(dev)
-        for label, value in DEVICES:
-            a = dev.addAction(label)
-            a.setCheckable(True)
-            a.setChecked(value == self.device_name)
-            dg.addAction(a)
-            a.triggered.connect(lambda _=False, d=value: self.set_device(d))
-        m.addAction(self.act_reroll)
-        m.addAction(self.act_variations)
 
     def _build_statusbar(self) -> None:
         sb = self.statusBar()
@@ -468,6 +212,8 @@ class MainWindow(DocumentActions, QMainWindow):
         self.underlay_slider.valueChanged.connect(lambda v: c.set_underlay_opacity(v / 100))
         self.live.result_ready.connect(self._on_result)
         self.live.errored.connect(self.show_error)
+        self.model_loader.loaded.connect(self._on_model_loaded)
+        self.model_loader.failed.connect(self._on_model_failed)
         self.model_picker.model_chosen.connect(self.load_model)
         self.model_picker.open_requested.connect(self._open_checkpoint_dialog)
         i = self.device_box.findData(self.device_name)
@@ -488,59 +234,89 @@ class MainWindow(DocumentActions, QMainWindow):
         if self.model_entry is not None and all(e.id != self.model_entry.id for e in self.entries):
             self.entries.append(self.model_entry)
         self.model_picker.set_entries(self.entries, self.model_entry.id if self.model_entry else "")
-        self._rebuild_model_menu()
+        actions.rebuild_model_menu(self)
 
-    def load_model(self, path_or_name: str | os.PathLike | None) -> bool:
-        """Switch to a model (shipped name, entry id, or checkpoint path); the drawing is kept. On any
-        failure the message is shown, the previous model stays, and False is returned."""
+    @property
+    def model_entry(self) -> ModelEntry | None:
+        """The model in use (None only before the first one has loaded)."""
+        return self.model_loader.entry
+
+    @property
+    def checkpoint_meta(self) -> dict:
+        m = self.model_loader.current
+        return dict(m.checkpoint.meta) if m else {}
+
+    @property
+    def device_name(self) -> str:
+        return self.model_loader.device_name
+
+    @property
+    def backend(self) -> str:
+        return self.model_loader.backend
+
+    def load_model(self, path_or_name: str | os.PathLike | None, *, wait: bool = False) -> bool:
+        """Switch to a model (shipped name, entry id, or checkpoint path); the drawing is kept. The
+        checkpoint is read off the UI thread: the drawing stays editable and the model in use keeps
+        translating until the new one is ready (`model_changed`). A failure shows one line and keeps the
+        previous model. Returns False at once for a name that is no model, else True; with `wait`
+        (startup, scripts, tests: never a user's action) it blocks and returns whether the model loaded."""
         try:
             entry = models_list.resolve(path_or_name, self.entries)
-            if entry.is_builtin:
-                ckpt = models_list.builtin_checkpoint()
-            else:
-                ckpt = load_checkpoint(entry.path)
-            full = Translator(ckpt, device=self.device_name, backend=self.backend)
-            live, live_note = None, ""
-            if entry.live_path is not None:
-                try:
-                    live = Translator(
-                        load_checkpoint(entry.live_path), device=self.device_name, backend=self.backend
-                    )
-                except SketchpadError as e:
-                    live_note = f"live model not used: {e}"
-        except (SketchpadError, ValueError, RuntimeError, OSError) as e:
-            self.show_error(f"Could not load the model: {e}")
+        except LOAD_ERRORS as e:
+            self._on_model_failed(f"Could not load the model: {one_line(e)}")
             return False
+        self.model_loader.load(entry)
+        if wait:
+            return self.model_loader.wait()
+        self.statusBar().showMessage(f"Loading {entry.label}…")
+        return True
+
+    def _on_model_loaded(self, m: LoadedModel) -> None:
+        """The loaded model takes over: the drawing follows its kind and is translated by it."""
+        entry = m.entry
         if entry.source == "opened" and entry.path is not None and str(entry.path) not in self._opened:
             self._opened.append(str(entry.path))
             settings.put("models/opened", self._opened[-10:])
-        self.model_entry = entry
-        self.checkpoint_meta = dict(ckpt.meta)
-        self._show_dropout_support(any(isinstance(m, nn.Dropout) for m in ckpt.net.modules()))
+        self._show_dropout_support(m.has_dropout)
         # The drawing may change with the model: it is translated once, by the new model.
         self._swapping_kind = True
         try:
-            self._apply_kind(ckpt.input_kind, ckpt.palette)
+            self._apply_kind(m.checkpoint.input_kind, m.checkpoint.palette)
         finally:
             self._swapping_kind = False
-        self.live.set_model(entry.id, full, live, image=self.canvas.image_array())
+        self.live.set_model(entry.id, m.full, m.live, image=self.canvas.image_array())
         if entry.id not in {e.id for e in self.entries}:
             self.entries.append(entry)
         self.model_picker.set_entries(self.entries, entry.id)
-        self._rebuild_model_menu()
+        self._show_device()
         if not entry.is_builtin:
             settings.put("model", entry.id if entry.source != "shipped" else entry.path.stem)
         self.status_model.setText(f"Model: {entry.label}")
-        self.status_model.set_extra_tip(str(entry.path or ckpt.meta.get("description", "")))
-        dev = str(full.device)
-        self.status_device.setText(f"Device: {dev}" + (" (fallback)" if full.device_note else ""))
+        self.status_model.set_extra_tip(str(entry.path or m.checkpoint.meta.get("description", "")))
+        dev = str(m.full.device)
+        self.status_device.setText(f"Device: {dev}" + (" (fallback)" if m.full.device_note else ""))
         self.result_title.setText(f"Translation — {entry.label}")
-        note = full.device_note or live_note
-        if note:
-            self.statusBar().showMessage(note, 10_000)
-            self.status_device.setToolTip(note)
+        if m.note:
+            self.statusBar().showMessage(m.note, 10_000)
+            self.status_device.setToolTip(m.note)
+        elif self.statusBar().currentMessage().startswith("Loading "):
+            self.statusBar().clearMessage()
         self.model_changed.emit(entry.id)
-        return True
+
+    def _on_model_failed(self, message: str) -> None:
+        """The model in use stays: the message, and the picker, menu and device box back on it."""
+        self.show_error(message)
+        self.model_picker.set_current(self.model_entry.id if self.model_entry else "")
+        self._show_device()
+
+    def _show_device(self) -> None:
+        """The device box and the Model menu show the device in use."""
+        i = self.device_box.findData(self.device_name)
+        if i >= 0 and self.device_box.currentIndex() != i:
+            self.device_box.blockSignals(True)
+            self.device_box.setCurrentIndex(i)
+            self.device_box.blockSignals(False)
+        actions.rebuild_model_menu(self)
 
     def _apply_kind(self, kind: str, palette) -> None:
         """The drawing follows the model's kind: each kind keeps its own drawing (and undo), which comes
@@ -581,30 +357,29 @@ class MainWindow(DocumentActions, QMainWindow):
         )
         return True
 
-    def set_device(self, name: str) -> bool:
-        """auto / cpu / cuda / mps; an unavailable device falls back to the CPU with a note."""
-        if name == self.device_name:
+    def set_device(self, name: str, *, wait: bool = False) -> bool:
+        """auto / cpu / cuda / mps: the model is read again onto it, off the UI thread, and the choice is
+        saved once it runs there; an unavailable device falls back to the CPU with a note. A failure keeps
+        the device in use. With `wait` (scripts, tests) it blocks and returns whether the model loaded."""
+        if name == self.device_name and not self.model_loader.busy():
             return True
-        old = self.device_name
-        self.device_name = name
-        i = self.device_box.findData(name)
+        self.model_loader.set_device(name)
+        if not self.model_loader.busy():  # no model yet: the next one loads there
+            self._show_device()
+            return True
+        i = self.device_box.findData(name)  # the box shows the choice while the model moves
         if i >= 0 and self.device_box.currentIndex() != i:
             self.device_box.blockSignals(True)
             self.device_box.setCurrentIndex(i)
             self.device_box.blockSignals(False)
-        if self.model_entry is not None and not self.load_model(self.model_entry.id):
-            self.device_name = old
-            return False
-        settings.put("device", name)
-        self._rebuild_model_menu()
-        return True
+        return self.model_loader.wait() if wait else True
 
     def _show_dropout_support(self, has_dropout: bool) -> None:
         self.has_dropout = has_dropout
         self.dropout_box.setEnabled(has_dropout)
         self.act_variations.setEnabled(has_dropout)
         if has_dropout:
-            self.dropout_box.setToolTip(DROPOUT_TIP)
+            self.dropout_box.setToolTip(actions.DROPOUT_TIP)
         else:
             self.dropout_box.setChecked(False)
             self.dropout_box.setToolTip("This model has no dropout layers: its output is always the same")
@@ -780,85 +555,18 @@ class MainWindow(DocumentActions, QMainWindow):
             name = "Untitled"
         self.setWindowTitle(f"{name}{'*' if self.canvas.is_modified() else ''} — Sketchpad")
 
-    def shortcuts_text(self) -> str:
-        """Every tool and menu shortcut, as an HTML table."""
-        rows = [(TOOL_LABELS[t], TOOL_SHORTCUTS.get(t, "")) for t in TOOLS]
-        rows += [("Smaller / larger brush", "[  /  ]"), ("Pan", "Space + drag, middle drag, wheel")]
-        rows += [("Zoom", "Ctrl + wheel")]
-        for a in self.actions():
-            key = a.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
-            if key and a.text().replace("&", "") not in TOOL_LABELS.values():
-                rows.append((a.text().replace("&", "").rstrip("…"), key))
-        body = "".join(f"<tr><td>{n}</td><td>&nbsp;&nbsp;<b>{k}</b></td></tr>" for n, k in rows)
-        return f"<table>{body}</table>"
+    # ------------------------------------------------------------------ autosave recovery
 
-    def _shortcuts(self) -> None:
-        QMessageBox.information(self, "Keyboard shortcuts", self.shortcuts_text())
-
-    def _about(self) -> None:
-        QMessageBox.about(
-            self,
-            "About Sketchpad",
-            "Sketchpad: draw on the left, see it translated live on the right (pix2pix).",
-        )
-
-    # ------------------------------------------------------------------ autosave and restore
-
-    def _autosave_meta(self) -> dict:
-        return {
-            "model": self.model_entry.id if self.model_entry else None,
-            "kind": self.canvas.kind(),
-            "document": str(self.document) if self.document else None,
-        }
-
-    def _offer_restore(self, mode: str) -> None:
-        try:
-            found = self.autosaver.store.orphans()
-        except OSError:  # an unreadable autosave folder: nothing to offer, the app starts
-            found = []
-        self.recovered = found[0] if found else None
-        if self.recovered is None or mode == "no":
-            return
-        if mode == "yes":
-            self.restore_autosave()
-            return
-        self.message_bar.show_message(
-            f"Sketchpad did not close properly last time. Restore {self.recovered.describe()}?",
-            actions=[("Restore", self.restore_autosave), ("Discard", self.discard_autosave)],
-        )
+    @property
+    def recovered(self) -> Recovered | None:
+        """The drawing a crashed session left, while it is on offer."""
+        return self.recovery.recovered
 
     def restore_autosave(self) -> bool:
-        """Load the drawing a crashed session left (as an unsaved change) and remove its file."""
-        rec = self.recovered
-        if rec is None:
-            return False
-        try:
-            a = rec.image()
-        except (ImageError, OSError, ValueError) as e:
-            self.show_error(f"Could not restore the autosave: {e}")
-            return False
-        model = rec.meta.get("model")
-        if isinstance(model, str) and model and (self.model_entry is None or model != self.model_entry.id):
-            self.load_model(model)  # best effort: a message if it is gone, the drawing comes back anyway
-        kind = rec.meta.get("kind")
-        if kind in KINDS and kind != self.canvas.kind():  # its model is gone: keep the drawing's own kind
-            self._apply_kind(kind, self.canvas.label_palette() or None)
-        self.canvas.set_image_array(a, undoable=True)
-        self.canvas.fit_to_window()
-        doc = rec.meta.get("document")
-        self._set_origin(Path(doc) if isinstance(doc, str) and doc and "\x00" not in doc else None)
-        AutosaveStore.discard(rec)
-        self.recovered = None
-        self.message_bar.hide()
-        self._update_title()
-        self.statusBar().showMessage("Drawing restored from the autosave", 5000)
-        return True
+        return self.recovery.restore()
 
     def discard_autosave(self) -> None:
-        if self.recovered is not None:
-            AutosaveStore.discard(self.recovered)
-            self.recovered = None
-        self.message_bar.hide()
+        self.recovery.discard()
 
     # ------------------------------------------------------------------ closing
 
@@ -903,6 +611,7 @@ class MainWindow(DocumentActions, QMainWindow):
             self.canvas.undo_group.cleanChanged.disconnect()
         except (RuntimeError, TypeError):
             pass
+        self.model_loader.shutdown()
         self.live.shutdown()
         if clean:
             self.autosaver.clear()

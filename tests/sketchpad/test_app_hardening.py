@@ -61,7 +61,7 @@ def test_code_in_a_checkpoint_never_runs_in_the_app(window, tmp_path):
     evil_raw.write_bytes(pickle.dumps({"a": _Payload(marker)}, protocol=2))
     before = window.model_entry.id
     for f in (evil_zip, evil_raw):
-        assert window.load_model(str(f)) is False
+        assert window.load_model(str(f), wait=True) is False
         assert "could run code" in _last_error(window)
         assert window.model_entry.id == before  # the previous model stays in use
     assert not marker.exists()
@@ -78,7 +78,7 @@ def test_a_lying_header_is_refused_in_the_app(window, tmp_path):
     h = json.dumps(header).encode()
     liar = tmp_path / "liar.safetensors"
     liar.write_bytes(len(h).to_bytes(8, "little") + h + raw[8 + n :])
-    assert window.load_model(str(liar)) is False
+    assert window.load_model(str(liar), wait=True) is False
     assert "ngf" in _last_error(window)
 
 
@@ -169,7 +169,8 @@ def test_the_app_starts_whatever_settings_recent_files_and_autosaves_hold(qtbot,
     restore that cannot read its file is one message while the drawing stays."""
     from sketchpad import paths
     from sketchpad.autosave import AutosaveStore
-    from sketchpad.window import MainWindow, _saved_device
+    from sketchpad.model_loader import saved_device
+    from sketchpad.window import MainWindow
 
     good = save_png(tmp_path / "good.png", np.full((32, 32, 3), 200, np.uint8))
     (tmp_path / "folder.png").mkdir()
@@ -199,7 +200,7 @@ def test_the_app_starts_whatever_settings_recent_files_and_autosaves_hold(qtbot,
     qtbot.addWidget(w)
     try:
         assert w.model_entry is not None
-        assert _saved_device() == "auto"  # "1, 2, 3" is no device
+        assert saved_device() == "auto"  # "1, 2, 3" is no device
         recent = [a.toolTip() for a in w.recent_menu.actions()]
         assert recent == [str(good)]  # gone, absurd and folder entries are skipped
         assert w.recovered is not None and not w.message_bar.isHidden()  # offered, described, no crash

@@ -96,6 +96,28 @@ def test_restore_after_a_simulated_crash(qtbot, tmp_path):
 
 
 @pytest.mark.gui
+def test_restore_brings_back_the_drawings_model_first(qtbot, tmp_path):
+    """The crashed session's model is read off the UI thread; the drawing comes back once it is in use."""
+    from sketchpad.window import MainWindow
+
+    crashed_model = tiny(tmp_path / "theirs.safetensors")
+    store = AutosaveStore(pid=DEAD_PID)
+    store.write(drawing(5), {"model": str(crashed_model.resolve()), "kind": "lineart", "document": None})
+    w = MainWindow(str(tiny(tmp_path / "mine.safetensors")), device="cpu", prompts=False)
+    qtbot.addWidget(w)
+    try:
+        changed = []
+        w.model_changed.connect(changed.append)
+        assert w.restore_autosave()
+        assert w.model_loader.wait()  # the model loaded, then the drawing was put back
+        assert changed == [str(crashed_model.resolve())] and w.model_entry.path == crashed_model.resolve()
+        assert np.array_equal(w.canvas.image_array(), drawing(5)) and w.canvas.is_modified()
+        assert w.recovered is None and not store.png.exists()
+    finally:
+        w.shutdown()
+
+
+@pytest.mark.gui
 @pytest.mark.slow
 def test_sigkill_then_restore_gives_the_same_pixels(qtbot, tmp_path):
     """A real app process autosaves, is killed with SIGKILL, and a new window restores its drawing."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -164,8 +165,34 @@ def test_switching_models_of_one_kind_keeps_the_drawing(qtbot, window, models):
     w.canvas.set_tool("brush")
     drag(qtbot, w.canvas, [(30, 30), (200, 120)])
     drawing = w.canvas.image_array()
-    assert w.load_model(str(models["lineart2"]))
+    assert w.load_model(str(models["lineart2"]), wait=True)
     assert np.array_equal(w.canvas.image_array(), drawing)
+    wait_full(qtbot, w)
+    assert np.array_equal(w.current_result(), Translator(models["lineart2"], device="cpu")(drawing))
+
+
+def test_the_drawing_and_the_old_model_carry_on_while_a_model_loads(qtbot, window, models):
+    w = window
+    wait_full(qtbot, w)
+    old = w.model_entry.id
+    gate = threading.Event()
+    w.model_loader.before_read = lambda entry: gate.wait(30)  # a slow disk
+    changed = []
+    w.model_changed.connect(changed.append)
+    try:
+        assert w.load_model(str(models["lineart2"]))  # returns at once; the file is read elsewhere
+        assert w.statusBar().currentMessage().startswith("Loading ")
+        w.canvas.set_tool("brush")
+        drag(qtbot, w.canvas, [(30, 30), (200, 120)])  # the canvas takes real strokes meanwhile
+        drawing = w.canvas.image_array()
+        assert (drawing != 255).any()
+        wait_full(qtbot, w)  # ... translated by the model still in use
+        assert w.model_entry.id == old and w.live.model_id == old and not changed
+        assert np.array_equal(w.current_result(), Translator(models["lineart"], device="cpu")(drawing))
+    finally:
+        gate.set()
+    qtbot.waitUntil(lambda: changed == [str(models["lineart2"].resolve())], timeout=10_000)
+    assert np.array_equal(w.canvas.image_array(), drawing) and w.canvas.is_modified()
     wait_full(qtbot, w)
     assert np.array_equal(w.current_result(), Translator(models["lineart2"], device="cpu")(drawing))
 
@@ -175,7 +202,7 @@ def test_one_drawing_per_kind_each_with_its_undo(qtbot, window, models):
     w.canvas.set_tool("brush")
     drag(qtbot, w.canvas, [(30, 30), (200, 120)])
     sketch = w.canvas.image_array()
-    assert w.load_model(str(models["labels"]))
+    assert w.load_model(str(models["labels"]), wait=True)
     # The sketch is put away, not snapped onto the palette: a label map of its own starts (a plain wall).
     assert w.canvas.kind() == "labels" and (w.canvas.image_array() == FACADES[0][1]).all()
     assert w.drawing_title.text().startswith("Drawing — label map")
@@ -196,7 +223,7 @@ def test_one_drawing_per_kind_each_with_its_undo(qtbot, window, models):
     assert w.convert_actions["lineart"].text() == "Convert line art drawing to label map"
     assert not w.convert_actions["labels"].isVisible()
 
-    assert w.load_model(str(models["lineart"]))  # back: the sketch and its undo history return
+    assert w.load_model(str(models["lineart"]), wait=True)  # back: the sketch and its undo history return
     assert w.canvas.kind() == "lineart" and np.array_equal(w.canvas.image_array(), sketch)
     assert w.drawing_title.text().startswith("Drawing — line art")
     wait_full(qtbot, w)
@@ -214,14 +241,14 @@ def test_one_drawing_per_kind_each_with_its_undo(qtbot, window, models):
     assert w.canvas.kind() == "lineart" and w.drawing_title.text().startswith("Drawing — line art")
     w.act_undo.trigger()
     assert np.array_equal(w.canvas.image_array(), sketch)
-    assert w.load_model(str(models["labels"]))
+    assert w.load_model(str(models["labels"]), wait=True)
     assert np.array_equal(w.canvas.image_array(), labels)  # converting never touched the label map
     wait_full(qtbot, w)
 
 
 def test_label_painting_keeps_only_palette_colours(qtbot, window, models):
     w = window
-    w.load_model(str(models["labels"]))
+    w.load_model(str(models["labels"]), wait=True)
     w.canvas.set_tool("brush")
     w.palette_bar.buttons()[FACADES[2][1]].click()  # window class
     drag(qtbot, w.canvas, [(20, 20), (90, 150), (220, 30)])
@@ -244,13 +271,16 @@ def test_a_corrupt_image_and_checkpoint_give_messages_and_the_window_lives(qtbot
     bad_ckpt = tmp_path / "bad.safetensors"
     bad_ckpt.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all" + b"\x00" * 100)
     model_before = w.model_entry.id
-    assert not w.load_model(str(bad_ckpt))
-    assert "bad.safetensors" in w.errors[-1]
+    assert not w.load_model(str(bad_ckpt), wait=True)
+    assert "bad.safetensors" in w.errors[-1] and "\n" not in w.errors[-1]
     pickle_ckpt = tmp_path / "evil.pth"
     pickle_ckpt.write_bytes(
         b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00\x8c\x02os\x94\x8c\x06system\x94\x93\x94."
     )
-    assert not w.open_path(pickle_ckpt)  # a dropped checkpoint goes through the same path
+    shown = len(w.errors)
+    assert w.open_path(pickle_ckpt)  # a dropped checkpoint goes through the same path, off the UI thread
+    qtbot.waitUntil(lambda: len(w.errors) > shown, timeout=10_000)
+    assert w.errors[-1].startswith("Could not load the model") and "\n" not in w.errors[-1]
     assert w.model_entry.id == model_before
     assert np.array_equal(w.canvas.image_array(), drawing)
     w.canvas.set_image_array(np.zeros((256, 256, 3), np.uint8))  # still translating
@@ -277,7 +307,7 @@ def test_files_save_export_pair_and_drop(qtbot, window, tmp_path, models):
     assert np.array_equal(w.canvas.image_array(), drawing)
     assert str((tmp_path / "d.png").resolve()) in [a.toolTip() for a in w.recent_menu.actions()]
     drop(w, models["lineart2"])  # a dropped checkpoint becomes the model
-    assert w.model_entry.path == models["lineart2"].resolve()
+    assert w.model_loader.wait() and w.model_entry.path == models["lineart2"].resolve()
     w.canvas.clear()
     drop(w, tmp_path / "d.png")  # a dropped image becomes the drawing
     assert np.array_equal(w.canvas.image_array(), drawing)
@@ -301,7 +331,7 @@ def test_random_example_variations_and_device_fallback(qtbot, window, models):
     assert np.array_equal(w.current_result(), ref)
     d.close()
     if not torch.cuda.is_available():
-        assert w.set_device("cuda")
+        assert w.set_device("cuda", wait=True)
         assert "CPU" in w.statusBar().currentMessage() or "CPU" in w.status_device.toolTip()
         assert w.status_device.text().startswith("Device: cpu")
         wait_full(qtbot, w)
@@ -420,7 +450,7 @@ def test_a_model_without_dropout_disables_the_dropout_controls(qtbot, window, tm
     net = build_generator(GeneratorConfig(ngf=4, num_downs=6, dropout=False))
     path = save_checkpoint(tmp_path / "nodrop.safetensors", net, {"name": "nodrop", "input_kind": "lineart"})
     w.dropout_box.setChecked(True)
-    assert w.load_model(str(path))
+    assert w.load_model(str(path), wait=True)
     assert not w.dropout_box.isEnabled() and not w.dropout_box.isChecked()
     assert not w.act_variations.isEnabled()
     assert w.live.dropout is False
@@ -438,7 +468,7 @@ def test_quitting_offers_to_save_the_other_kinds_drawing_too(qtbot, models, tmp_
     w.canvas.set_tool("brush")
     drag(qtbot, w.canvas, [(30, 30), (200, 120)])
     sketch = w.canvas.image_array()
-    assert w.load_model(str(models["labels"]))  # the sketch is put away, unsaved
+    assert w.load_model(str(models["labels"]), wait=True)  # the sketch is put away, unsaved
     asked = []
     answer = QMessageBox.StandardButton.Cancel
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or answer)

@@ -81,10 +81,10 @@ def test_first_launch_opens_an_example_with_its_translation_shown(qtbot):
         wait_full(qtbot, w)
         assert w.result_view.result_array() is not None and "full" in w.status_tier.text()
         # A line-art model met for the first time opens its own example (a sketch), translated too.
-        assert w.load_model("faces")
+        assert w.load_model("faces", wait=True)
         assert w.canvas.kind() == "lineart" and w.example == first_example("faces")
         wait_full(qtbot, w)
-        assert w.load_model("facades") and w.example == ex  # and the facade comes back
+        assert w.load_model("facades", wait=True) and w.example == ex  # and the facade comes back
     finally:
         w.shutdown()
 
@@ -167,7 +167,7 @@ def test_long_model_names_elide_in_the_header_and_the_status_bar(qtbot, tmp_path
         QApplication.processEvents()
         canvas_w, window_w = w.canvas.width(), w.width()
         name = "facades-fine-tune-from-the-live-model-at-256-with-flips-and-a-long-note-" * 3
-        assert w.load_model(str(tiny(tmp_path / "long.safetensors", name=name)))
+        assert w.load_model(str(tiny(tmp_path / "long.safetensors", name=name)), wait=True)
         QApplication.processEvents()
         assert w.canvas.width() == canvas_w and w.width() == window_w  # nothing is pushed aside
         for label in (w.result_title, w.status_model):
