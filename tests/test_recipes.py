@@ -1,0 +1,80 @@
+"""tools/recipes.py, the shipped weights' recipes: every stage prints a `sketchpad train` line that parses
+back to its options and the `sketchpad export` line of the shipped file; the segmenter stage trains the
+FCN-score judge."""
+
+from __future__ import annotations
+
+import importlib.util
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sketchpad.cli import build_parser
+from sketchpad.cli.train import options_from_args
+
+TOOL = Path(__file__).resolve().parent.parent / "tools" / "recipes.py"
+
+
+@pytest.fixture(scope="module")
+def recipes():
+    spec = importlib.util.spec_from_file_location("recipes", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["recipes"] = module  # its dataclasses look their module up while being made
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules["recipes"]
+
+
+def parse_train(line: str):
+    argv = shlex.split(line)
+    assert argv[:2] == ["sketchpad", "train"]
+    return options_from_args(build_parser().parse_args(argv[1:]))
+
+
+@pytest.mark.parametrize("task,stage", [("facades", "full"), ("faces", "live"), ("facades", "segmenter")])
+def test_every_stage_prints_a_train_line_that_makes_its_options(recipes, task, stage):
+    over = {"teacher": "t.safetensors"} if stage == "live" else {}
+    opts = recipes.train_options(task, stage, data_root="data", out="RUN", **over)
+    assert parse_train(recipes.render_command(opts)) == opts
+
+
+def test_the_segmenter_stage(recipes):
+    opts = recipes.train_options("facades", "segmenter", data_root="data", out="RUN")
+    assert (opts.model, opts.name, opts.netG, opts.ngf, opts.batch_size) == (
+        "segmenter",
+        "facades-seg",
+        "unet_128",
+        32,
+        4,
+    )
+    assert (opts.load_size, opts.crop_size, opts.lr, opts.beta1) == (286, 256, 2e-4, 0.5)
+    export = shlex.split(
+        recipes.export_command("facades", "segmenter", "RUN", "weights/facades-seg.safetensors")
+    )
+    assert export[:6] == [
+        "sketchpad",
+        "export",
+        "RUN/latest.safetensors",
+        "--fp16",
+        "-o",
+        "weights/facades-seg.safetensors",
+    ]
+    assert export[export.index("--role") + 1] == "segmenter" and "--metrics" not in export
+    with pytest.raises(ValueError, match="no label maps"):
+        recipes.train_options("shoes", "segmenter", data_root="data", out="RUN")
+
+
+def test_it_runs_as_a_script_from_the_clone(tmp_path):
+    run = [sys.executable, str(TOOL), "facades", "segmenter", "--out", str(tmp_path / "run")]
+    p = subprocess.run(run, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    train, export = p.stdout.splitlines()
+    assert train.startswith("sketchpad train --model segmenter --data ../shared/data/facades")
+    assert "--role segmenter" in export
+    p = subprocess.run(
+        [*run[:2], "faces", "segmenter", "--out", "r"], capture_output=True, text=True, timeout=120
+    )
+    assert p.returncode == 2 and "no label maps" in p.stderr
