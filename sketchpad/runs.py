@@ -35,7 +35,6 @@ __all__ = [
     "read_run",
     "rename_run",
     "run_events",
-    "tail_events",
 ]
 
 KIND_NAMES = {"labels": "label maps", "lineart": "line art", "image": "images"}
@@ -67,8 +66,3 @@ def delete_run(run_dir: str | os.PathLike, root: str | os.PathLike | None = None
 def run_events(run_dir: str | os.PathLike) -> list[dict]:
     """The newest events of a run's log, each as the trainer wrote it (lines that are not events skipped)."""
     return [ev.fields for ev in runfolder.read_events(Path(run_dir) / runfolder.LOG_FILE)]
-
-
-def tail_events(path: str | os.PathLike) -> list[dict]:
-    """The newest events of the log file `path`; prefer run_events(RUN), which knows the file's name."""
-    return [ev.fields for ev in runfolder.read_events(Path(path))]

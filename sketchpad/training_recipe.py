@@ -19,6 +19,7 @@ from pathlib import Path
 from models.checkpoint import read_header
 from models.data import DataReport, check_dataset, guess_channels, guess_input_kind
 from models.errors import SketchpadError
+from models.train.runfolder import G_FILE
 from sketchpad.models_list import KIND_NAMES, ModelEntry
 from sketchpad.runs import new_run_dir
 
@@ -114,7 +115,7 @@ def model_name(path: str, header: dict | None = None) -> str:
         return "scratch"
     header = init_header(path) if header is None else header
     p = Path(path)
-    if p.name == "latest.safetensors":
+    if p.name == G_FILE:
         return p.parent.name
     name = header.get("name")
     return name if isinstance(name, str) and name else p.stem

@@ -11,6 +11,8 @@ import PySide6  # noqa: F401  (pyqtgraph binds to the Qt already imported)
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
+from models.train import events as trainer_events
+
 # Colours by loss name, so G_L1 is the same colour in every run; others take the next free one.
 _COLOURS = {
     "G_GAN": "#1f77b4",
@@ -126,10 +128,10 @@ class LossPlot(QWidget):
         self._curves.clear()
 
     def load_metrics(self, events: list[dict]) -> None:
-        """Fill the plot from a run's metrics.jsonl events (the step events), replacing what is shown."""
+        """Fill the plot from a run's logged events (the step events), replacing what is shown."""
         self.clear()
         for ev in events:
-            if ev.get("event") == "step" and isinstance(ev.get("losses"), dict):
+            if ev.get(trainer_events.KEY) == trainer_events.STEP and isinstance(ev.get("losses"), dict):
                 self.add(ev.get("iter", 0), ev["losses"])
         self._redraw()
 

@@ -21,8 +21,9 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QMessageBox, QPlainTextEdit, QScrollArea, QTabWidget, QVBoxLayout, QWidget
 
 from models.data import DataReport
+from models.train.runfolder import G_FILE, STATE_FILE
 from sketchpad.models_list import ModelEntry
-from sketchpad.runs import tail_events
+from sketchpad.runs import run_events
 from sketchpad.training_process import TrainingProcess, TrainRequest
 from sketchpad.training_recipe import (
     SCRATCH,
@@ -244,7 +245,7 @@ class TrainingPanel(QWidget):
             return False
         if self.run_dir is None or target != self.run_dir:
             self._reset_watch()
-            self.watch.load_metrics(tail_events(target / "metrics.jsonl"))
+            self.watch.load_metrics(run_events(target))
         self.run_dir = target
         self.proc.resume(target)
         self._after_launch(f"Resuming {target.name}…")
@@ -326,8 +327,8 @@ class TrainingPanel(QWidget):
         self.controls.watch_memory(None)
         if ev.get("path"):
             self.last_checkpoint = str(ev["path"])
-        elif self.run_dir is not None and (self.run_dir / "latest.safetensors").is_file():
-            self.last_checkpoint = str(self.run_dir / "latest.safetensors")
+        elif self.run_dir is not None and (self.run_dir / G_FILE).is_file():
+            self.last_checkpoint = str(self.run_dir / G_FILE)
         minutes = (time.monotonic() - self._started_at) / 60 if self._started_at else 0
         self.controls.set_status(
             f"{word} at iteration {ev.get('iter', self.controls.iter)} ({minutes:.1f} min)"
@@ -364,8 +365,8 @@ class TrainingPanel(QWidget):
     def latest_checkpoint(self) -> str:
         if self.last_checkpoint and Path(self.last_checkpoint).is_file():
             return self.last_checkpoint
-        if self.run_dir is not None and (self.run_dir / "latest.safetensors").is_file():
-            return str(self.run_dir / "latest.safetensors")
+        if self.run_dir is not None and (self.run_dir / G_FILE).is_file():
+            return str(self.run_dir / G_FILE)
         return ""
 
     def use_latest(self) -> bool:
@@ -405,7 +406,7 @@ class TrainingPanel(QWidget):
         c.start_btn.setEnabled(not running and self.report is not None and not self.start_problems())
         c.pause_btn.setEnabled(running and not stopping)
         c.stop_btn.setEnabled(running and not stopping)
-        resumable = self.run_dir is not None and (self.run_dir / "latest_state.pt").is_file()
+        resumable = self.run_dir is not None and (self.run_dir / STATE_FILE).is_file()
         c.resume_btn.setEnabled(not running and self.proc.paused and resumable)
         c.use_btn.setEnabled(bool(self.latest_checkpoint()) and self.canvas is not None)
         self.dataset.set_tracing(self.canvas is not None, self.tracing.can_save())
