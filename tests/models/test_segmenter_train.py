@@ -29,6 +29,11 @@ def events(run):
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
+def pixels(path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im)
+
+
 def one_line_error(capsys, argv) -> str:
     try:
         code = main([str(a) for a in argv])
@@ -63,7 +68,7 @@ def test_training_writes_a_segmenter_and_resume_continues_exactly(tmp_path, faca
     assert header["metrics"]["val"] == {k: val[0][k] for k in ("pixel_acc", "class_acc")}
     seg = load_segmenter(split / "latest.safetensors")
     assert seg.palette == FACADES and seg.net.cfg.output_nc == len(FACADES)
-    photo = np.asarray(Image.open(facades / "val" / "0.png"))[:, :64]
+    photo = pixels(facades / "val" / "0.png")[:, :64]
     assert seg.predict(photo).shape == (64, 64)
 
     # the second: picks up at iteration 3 and ends where the uninterrupted run ended, bit for bit
@@ -82,7 +87,25 @@ def test_training_writes_a_segmenter_and_resume_continues_exactly(tmp_path, faca
 
 def test_export_role_segmenter_writes_the_file_to_ship(tmp_path, facades, capsys):
     run = tmp_path / "run"
-    assert main(["train", "--data", str(facades), "--out", str(run), *SEG, "--max-iters", "1"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(facades),
+                "--out",
+                str(run),
+                *SEG,
+                "--max-iters",
+                "1",
+                "--sample-every",
+                "1",
+            ]
+        )
+        == 0
+    )
+    sample = next(e for e in events(run) if e["event"] == "sample")  # photo | predicted | true label map
+    assert pixels(sample["path"]).shape == (2 * 64 + 2, 3 * 64 + 2 * 2, 3)
     out = tmp_path / "facades-seg.safetensors"
     argv = ["export", run / "latest.safetensors", "--fp16", "-o", out, "--name", "facades-seg"]
     assert main([str(a) for a in [*argv, "--role", "segmenter", "--licence", "CMP"]]) == 0
@@ -94,7 +117,7 @@ def test_export_role_segmenter_writes_the_file_to_ship(tmp_path, facades, capsys
     from safetensors.torch import load_file
 
     assert {v.dtype for v in load_file(out).values() if v.is_floating_point()} == {torch.float16}
-    photo = np.asarray(Image.open(facades / "val" / "1.png"))[:, :64]
+    photo = pixels(facades / "val" / "1.png")[:, :64]
     assert load_segmenter(out).predict(photo).shape == (64, 64)
 
     again = tmp_path / "again.safetensors"
