@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from models.dataset_make import add_pair
 from models.palette import FACADES, colors
 
 
@@ -17,13 +18,31 @@ def tiny(ngf: int = 4, epochs: int = 1) -> list[str]:
 TINY = tiny()
 
 
-def make_pairs(root, n=4, size=32):
-    """`n` aligned random pairs (A | 255 - A) in root/train."""
+def make_pairs(root, n=4, size=32, n_val=0, nc=3):
+    """`n` aligned random pairs (A | 255 - A) in root/train, `n_val` in root/val; `nc` 1: gray files."""
     rng = np.random.default_rng(0)
-    (root / "train").mkdir(parents=True, exist_ok=True)
+    for split, k in (("train", n), ("val", n_val)):
+        if not k:
+            continue
+        (root / split).mkdir(parents=True, exist_ok=True)
+        for i in range(k):
+            a = rng.integers(0, 255, (size, size, nc), dtype=np.uint8).squeeze()
+            Image.fromarray(np.concatenate([a, 255 - a], 1)).save(root / split / f"{i}.png")
+    return root
+
+
+def make_sketch_pairs(root, n=6, size=32):
+    """`n` (line drawing, photo) paired-folder pairs that a tiny pix2pix can learn: a dark cross in the
+    single-channel drawing, a coloured square at the same place in the photo."""
+    rng = np.random.default_rng(0)
     for i in range(n):
-        a = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
-        Image.fromarray(np.concatenate([a, 255 - a], 1)).save(root / "train" / f"{i}.png")
+        a = np.full((size, size), 255, np.uint8)
+        b = np.full((size, size, 3), 210, np.uint8)
+        y, x = (int(v) for v in rng.integers(4, size - 12, 2))
+        a[y : y + 8, x + 4] = 0
+        a[y + 4, x : x + 8] = 0
+        b[y : y + 8, x : x + 8] = rng.integers(0, 200, 3)
+        add_pair(root, a, b, name=f"pair{i}")
     return root
 
 

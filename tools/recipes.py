@@ -24,6 +24,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the clone's models/, installed or not
 
 from models.train.common import TrainOptions, make_options, render_command  # noqa: E402
+from models.train.runfolder import G_FILE  # noqa: E402
 
 HOLDOUT = 15  # faces and shoes have no val folder: the same 15 train pairs are held out every time
 
@@ -118,7 +119,7 @@ def train_options(task: str, stage: str, *, data_root: str, out: str, **over: An
 def export_command(task: str, stage: str, run: str, dst: str, metrics: str = "eval.json") -> str:
     """The `sketchpad export` line that writes the shipped fp16 file from a finished run."""
     t = TASKS[task]
-    args = ["sketchpad", "export", str(Path(run) / "latest.safetensors"), "--fp16", "-o", dst]
+    args = ["sketchpad", "export", str(Path(run) / G_FILE), "--fp16", "-o", dst]
     args += ["--name", stage_name(task, stage), "--role", stage]
     if stage == "segmenter":  # its val accuracy is in its header; eval scores generators
         args += ["--description", SEGMENTER_DESCRIPTION]

@@ -15,6 +15,7 @@ from ..pool import ImagePool
 from .base import GANModel, eval_mode, set_requires_grad
 from .common import Dist, TrainOptions
 from .pix2pix import TwoCalls, discriminator_config, generator_config
+from .runfolder import G_B_FILE, G_FILE
 
 
 class Generators(nn.Module):
@@ -128,7 +129,7 @@ class CycleGAN(GANModel):
         return {}
 
     def generators(self) -> dict[str, nn.Module]:
-        return {"latest.safetensors": self.G_A, "latest_G_B.safetensors": self.G_B}
+        return {G_FILE: self.G_A, G_B_FILE: self.G_B}
 
     def generator_meta(self, name: str, meta: dict) -> dict:
         if "G_B" in name:  # the reverse direction

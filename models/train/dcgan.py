@@ -17,6 +17,7 @@ from ..norm import init_weights
 from .base import GANModel, set_requires_grad
 from .common import Dist, TrainOptions
 from .pix2pix import TwoCalls
+from .runfolder import G_FILE
 
 FORMAT = "sketchpad.dcgan/1"
 
@@ -166,4 +167,4 @@ class DCGAN(GANModel):
         return {}
 
     def generators(self) -> dict[str, nn.Module]:
-        return {"latest.safetensors": self.G}
+        return {G_FILE: self.G}

@@ -17,6 +17,7 @@ from ..losses import GANLoss, gradient_penalty
 from .base import GANModel, eval_mode, set_requires_grad
 from .common import Dist, TrainOptions
 from .distill import FEAT_LEVELS, Adapters, FeatureTap, freeze
+from .runfolder import G_FILE
 
 
 def generator_config(opts: TrainOptions, input_nc: int, output_nc: int) -> GeneratorConfig:
@@ -184,4 +185,4 @@ class Pix2Pix(GANModel):
 
     def generators(self) -> dict[str, nn.Module]:
         """Files written at each checkpoint: name -> generator."""
-        return {"latest.safetensors": self.G}
+        return {G_FILE: self.G}

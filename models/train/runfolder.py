@@ -32,6 +32,7 @@ from .common import INPUT_KINDS, TrainOptions
 
 OPTIONS_FILE = "options.json"
 G_FILE = "latest.safetensors"  # the generator the app loads
+G_B_FILE = "latest_G_B.safetensors"  # CycleGAN: the generator of the other direction
 STATE_FILE = "latest_state.pt"
 LOG_FILE = "metrics.jsonl"
 SAMPLES_DIR = "samples"

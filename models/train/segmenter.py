@@ -17,6 +17,7 @@ from ..segmenter import save_segmenter, segmenter_from_config
 from .base import GANModel, eval_mode
 from .common import Dist, TrainOptions
 from .pix2pix import generator_config
+from .runfolder import G_FILE
 
 JITTER = 0.2  # brightness, contrast and saturation factors drawn from [1 - JITTER, 1 + JITTER]
 
@@ -136,4 +137,4 @@ class Segmentation(GANModel):
         return save_segmenter(path, net, meta, half=False)
 
     def generators(self) -> dict[str, nn.Module]:
-        return {"latest.safetensors": self.S}
+        return {G_FILE: self.S}

@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from models.checkpoint import load_checkpoint, read_header, save_checkpoint
 from models.errors import DataError
 from models.generator import GeneratorConfig, build_generator, config_for, count_macs
 from models.train import Trainer, make_options
 from models.train.distill import Adapters, FeatureTap, unet_blocks
+from tests.train_data import make_pairs
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -52,16 +51,6 @@ def test_feature_taps_record_decoder_outputs_and_adapters_map_channels():
 # ---------------------------------------------------------------- through the real Trainer
 
 
-def make_pairs(root, n_train=6, n_val=2, size=32, nc=3):
-    rng = np.random.default_rng(0)
-    for split, n in (("train", n_train), ("val", n_val)):
-        (root / split).mkdir(parents=True, exist_ok=True)
-        for i in range(n):
-            a = rng.integers(0, 255, (size, size, nc), dtype=np.uint8).squeeze()
-            Image.fromarray(np.concatenate([a, 255 - a], 1)).save(root / split / f"{i:03d}.png")
-    return root
-
-
 def make_teacher(path, ngf=8, num_downs=5, input_nc=3, scale=3.0):
     """Instance norm: eval-mode outputs after a few steps mean what training did. Scaled up so that its
     outputs are far from an untrained student's (about 0)."""
@@ -85,7 +74,7 @@ def student(data, out, teacher, **kw):
 
 
 def test_distillation_pulls_the_student_to_the_teacher(tmp_path):
-    data = make_pairs(tmp_path / "d")
+    data = make_pairs(tmp_path / "d", n=6, n_val=2)
     teacher_path = make_teacher(tmp_path / "teacher.safetensors")
     opts = student(data, tmp_path / "run", teacher_path, lambda_L1=0.0, lr=5e-3, max_iters=20)
     t = Trainer.create(opts, progress=False)
@@ -109,7 +98,7 @@ def test_distillation_pulls_the_student_to_the_teacher(tmp_path):
 
 
 def test_g_step_leaves_d_alone_and_the_teacher_frozen(tmp_path):
-    data = make_pairs(tmp_path / "d")
+    data = make_pairs(tmp_path / "d", n=6, n_val=2)
     teacher_path = make_teacher(tmp_path / "teacher.safetensors")
     # batch norm in the teacher too: its running statistics must not move
     t = Trainer.create(
@@ -158,7 +147,7 @@ def test_g_step_leaves_d_alone_and_the_teacher_frozen(tmp_path):
 
 
 def test_distilled_run_resumes_exactly(tmp_path):
-    data = make_pairs(tmp_path / "d")
+    data = make_pairs(tmp_path / "d", n=6, n_val=2)
     teacher_path = make_teacher(tmp_path / "teacher.safetensors")
     straight = Trainer.create(student(data, tmp_path / "a", teacher_path, max_iters=9), progress=False)
     straight.run()
@@ -177,7 +166,7 @@ def test_distilled_run_resumes_exactly(tmp_path):
 
 
 def test_teacher_must_match_the_students_channels(tmp_path):
-    data = make_pairs(tmp_path / "d")
+    data = make_pairs(tmp_path / "d", n=6, n_val=2)
     gray_teacher = make_teacher(tmp_path / "gray.safetensors", input_nc=1)
     with pytest.raises(DataError, match="gray.safetensors: maps 1 to 3 channels, the student 3 to 3"):
         Trainer.create(student(data, tmp_path / "r1", gray_teacher, input_nc=3), progress=False)
@@ -189,7 +178,7 @@ def test_teacher_must_match_the_students_channels(tmp_path):
 
 
 def test_the_student_takes_the_teachers_channels_and_kind(tmp_path):
-    data = make_pairs(tmp_path / "d")  # 3-channel files
+    data = make_pairs(tmp_path / "d", n=6, n_val=2)  # 3-channel files
     gray = make_teacher(tmp_path / "gray.safetensors", input_nc=1)
     t = Trainer.create(student(data, tmp_path / "run", gray, max_iters=1), progress=False)
     assert (t.opts.input_nc, t.opts.output_nc, t.opts.input_kind) == (1, 3, "image")
@@ -198,7 +187,7 @@ def test_the_student_takes_the_teachers_channels_and_kind(tmp_path):
 
 
 def test_without_feature_loss_there_are_no_adapters(tmp_path):
-    data = make_pairs(tmp_path / "d")
+    data = make_pairs(tmp_path / "d", n=6, n_val=2)
     teacher_path = make_teacher(tmp_path / "teacher.safetensors")
     t = Trainer.create(
         student(data, tmp_path / "run", teacher_path, lambda_feat=0.0, max_iters=2), progress=False

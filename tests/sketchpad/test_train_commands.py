@@ -9,10 +9,8 @@ import json
 import shlex
 from dataclasses import fields
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 from safetensors import safe_open
 
 from models.checkpoint import read_header, save_checkpoint
@@ -21,6 +19,7 @@ from models.train import TrainOptions, make_options
 from models.train.common import option_flag, render_command, render_resume
 from sketchpad.cli import build_parser, main
 from sketchpad.cli.train import options_from_args
+from tests.train_data import make_pairs
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -94,18 +93,8 @@ def test_every_option_has_its_flag():
     )
 
 
-def make_pairs(root, n=4, size=32):
-    rng = np.random.default_rng(0)
-    for split, k in (("train", n), ("val", 2)):
-        (root / split).mkdir(parents=True, exist_ok=True)
-        for i in range(k):
-            a = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
-            Image.fromarray(np.concatenate([a, 255 - a], 1)).save(root / split / f"{i}.png")
-    return root
-
-
 def test_headers_carry_the_commands_time_and_device_and_export_keeps_them(tmp_path, capsys):
-    data = make_pairs(tmp_path / "d")
+    data = make_pairs(tmp_path / "d", n_val=2)
     teacher = save_checkpoint(
         tmp_path / "teacher.safetensors",
         build_generator(GeneratorConfig(ngf=8, num_downs=5)),
@@ -166,7 +155,7 @@ def test_export_refuses_bad_arguments_in_one_line(tmp_path, capsys):
 def test_a_run_made_by_older_code_gets_its_command_from_options_json(tmp_path):
     from models.train import Trainer
 
-    data = make_pairs(tmp_path / "d")
+    data = make_pairs(tmp_path / "d", n_val=2)
     run = tmp_path / "run"
     opts = make_options("pix2pix", data=str(data), out=str(run), ngf=4, ndf=4, num_downs=5, load_size=36,
                         crop_size=32, num_workers=0, max_iters=2)  # fmt: skip
