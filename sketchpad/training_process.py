@@ -6,7 +6,7 @@ trainer saves a checkpoint at the next iteration boundary and exits; resume star
 
 proc = TrainingProcess()
 proc.step.connect(lambda ev: print(ev["iter"], ev["losses"]))
-proc.start(TrainRequest(data="my-set", out=runs_dir() / "cats"))
+proc.start(make_options(data="my-set", out=str(runs_dir() / "cats")))
 ...
 proc.pause()          # later: proc.resume()
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
 from models.train import events
-from sketchpad.training_recipe import TrainRequest  # the request is Qt-free; tests build it from here too
+from models.train.common import TrainOptions, command_args, resume_args
 
 STDERR_KEEP = 40  # lines of the trainer's stderr kept to explain a failure
 KILL_AFTER_MS = 60_000  # a trainer that ignores SIGTERM this long is killed (its last checkpoint stays)
@@ -75,18 +75,19 @@ class TrainingProcess(QObject):
     def pid(self) -> int:
         return int(self._proc.processId()) if self._proc is not None else 0
 
-    def start(self, request: TrainRequest) -> None:
-        """Start a new run as `request` says."""
-        self.run_dir = Path(request.out)
-        self._launch(request.args())
+    def start(self, opts: TrainOptions) -> None:
+        """Start a new run with `opts` (passed as render_command writes them)."""
+        self.run_dir = Path(opts.out)
+        self._launch(command_args(opts))
 
-    def resume(self, run_dir: str | os.PathLike | None = None, extra: list[str] | None = None) -> None:
-        """Continue a stopped run from its last checkpoint (the same iteration counter and schedule)."""
+    def resume(self, run_dir: str | os.PathLike | None = None, overrides: dict | None = None) -> None:
+        """Continue a stopped run from its last checkpoint (the same iteration counter and schedule);
+        `overrides`: TrainOptions fields a resume may change (max_iters, device, num_workers)."""
         run_dir = Path(run_dir) if run_dir is not None else self.run_dir
         if run_dir is None:
             raise RuntimeError("no run to resume")
         self.run_dir = run_dir
-        self._launch(["--resume", str(run_dir), *(extra or [])])
+        self._launch(resume_args(str(run_dir), overrides))
 
     def stop(self) -> None:
         """Ask the trainer to save and exit (SIGTERM); killed if it has not exited after a minute (on

@@ -1,6 +1,6 @@
 """The training recipe, without Qt: the defaults for this computer, what kind of drawings a dataset holds,
-why training cannot start on it, whether a model to start from fits that dataset, and the `sketchpad
-train` request a panel's settings make.
+why training cannot start on it, whether a model to start from fits that dataset, and the run's options
+(TrainOptions, which `sketchpad train` gets as render_command writes them) a panel's settings make.
 
 kind = detect_data_kind("my-faces", "paired")        # DataKind("lineart", "AtoB", 1, 3)
 why = fit_problem(kind, init_header("weights/facades-live.safetensors"), "facades")
@@ -19,7 +19,10 @@ from pathlib import Path
 from models.checkpoint import read_header
 from models.data import DataReport, check_dataset, guess_channels, guess_input_kind
 from models.errors import SketchpadError
+from models.train.common import TrainOptions
+from models.train.finetune import finetune_arch
 from models.train.runfolder import G_FILE
+from sketchpad.cli.train import options_from_argv
 from sketchpad.models_list import KIND_NAMES, ModelEntry
 from sketchpad.runs import new_run_dir
 
@@ -39,52 +42,6 @@ FORMAT_NAMES = {
     "unpaired": "unpaired folders (trainA/, trainB/)",
     "folder": "a plain folder of photos",
 }
-
-
-@dataclass(frozen=True)
-class TrainRequest:
-    """What the panel asks the trainer for; `args()` turns it into `sketchpad train` options."""
-
-    data: str  # dataset folder
-    out: str  # run folder
-    model: str = "pix2pix"  # "pix2pix" or "cyclegan"
-    init: str = ""  # checkpoint to fine-tune from; "" = from scratch
-    epochs: int = 0  # 0 = the trainer's default
-    batch_size: int = 1
-    lr: float = 2e-4
-    lambda_l1: float = 100.0  # pix2pix: the L1 weight; CycleGAN: the cycle weight of both directions
-    device: str = "auto"
-    crop_size: int = 0  # 0 = the trainer's default (or the init checkpoint's size)
-    holdout: int = 0  # pairs held out as the val split (for sets without one)
-    sketch_augment: bool = False  # perturb line-art inputs as hands draw (models.lineart.sketch_augment)
-    max_iters: int = 0  # 0 = no limit (tests use a few)
-    sample_every: int = 0  # 0 = the trainer's default (samples through the run and at its end)
-    extra: tuple[str, ...] = ()  # any further options, passed as they are
-
-    def args(self) -> list[str]:
-        a = ["--model", self.model, "--data", str(self.data), "--out", str(self.out)]
-        if self.init:
-            a += ["--init", str(self.init)]
-        if self.epochs:
-            # The panel's "epochs" is the whole run: half at the constant rate, half decaying to zero.
-            a += ["--epochs", str(-(-self.epochs // 2)), "--epochs-decay", str(self.epochs // 2)]
-        a += ["--batch-size", str(self.batch_size), "--lr", repr(float(self.lr))]
-        if self.model == "cyclegan":
-            a += ["--lambda-a", repr(float(self.lambda_l1)), "--lambda-b", repr(float(self.lambda_l1))]
-        else:
-            a += ["--lambda-l1", repr(float(self.lambda_l1))]
-        a += ["--device", self.device]
-        if self.crop_size:
-            a += ["--crop-size", str(self.crop_size)]
-        if self.holdout:
-            a += ["--holdout", str(self.holdout)]
-        if self.sketch_augment:
-            a += ["--sketch-augment"]
-        if self.max_iters:
-            a += ["--max-iters", str(self.max_iters)]
-        if self.sample_every:
-            a += ["--sample-every", str(self.sample_every)]
-        return a + list(self.extra)
 
 
 # ---------------------------------------------------------------- small helpers
@@ -260,14 +217,14 @@ def fit_problem(data: DataKind, header: dict, name: str) -> str:
     if not header or data.kind not in DRAWING_KINDS:
         return ""
     kind = header.get("input_kind") if header.get("input_kind") in KIND_NAMES else "image"
-    arch = header.get("arch") if isinstance(header.get("arch"), dict) else {}
+    arch = finetune_arch(header)
     if kind != data.kind:
         return (
             f"{name} translates {KIND_NAMES[kind]}, but this dataset's drawings are {KIND_NAMES[data.kind]}"
         )
-    if arch.get("input_nc") == 1 and data.input_nc == 3 and data.kind != "lineart":
+    if arch is not None and arch.input_nc == 1 and data.input_nc == 3 and data.kind != "lineart":
         return f"{name} reads gray drawings, but this dataset's drawings are in colour"
-    if arch.get("output_nc") == 1 and data.output_nc == 3:
+    if arch is not None and arch.output_nc == 1 and data.output_nc == 3:
         return f"{name} paints in gray, but this dataset's targets are in colour"
     return ""
 
@@ -338,44 +295,40 @@ class PanelSettings:
     data_kind: DataKind | None = None
 
 
-def make_request(s: PanelSettings, runs_root: str | os.PathLike | None = None) -> TrainRequest:
-    """The TrainRequest these settings make, with a fresh run folder under `runs_root` (not created)."""
+def make_request(s: PanelSettings, runs_root: str | os.PathLike | None = None) -> TrainOptions:
+    """The options of the run these settings make, with a fresh run folder under `runs_root` (not
+    created). Options typed in the panel come last and win; one that cannot work raises UsageError or
+    DataError (an unclosed quote drops them all)."""
     name = s.name.strip() or f"{Path(s.data.strip()).name}-{time.strftime('%m%d-%H%M')}"
     out = new_run_dir(name, runs_root)
-    extra = ["--name", out.name]
+    given: dict = dict(data=s.data.strip(), out=str(out), name=out.name, init=s.init)
+    if s.epochs:
+        # The panel's "epochs" is the whole run: half at the constant rate, half decaying to zero.
+        given.update(n_epochs=-(-s.epochs // 2), n_epochs_decay=s.epochs // 2)
+    given.update(batch_size=s.batch_size, lr=float(s.lr), device=s.device, holdout=s.holdout)
+    if s.model == "cyclegan":  # the panel's weight is the cycle weight of both directions
+        given.update(lambda_A=float(s.lambda_l1), lambda_B=float(s.lambda_l1))
+    else:
+        given.update(lambda_L1=float(s.lambda_l1))
+    given.update(sketch_augment=s.sketch_augment, skip_bad=s.skip_bad)
     header = init_header(s.init)
     size = header.get("size") if type(header.get("size")) is int else 0
-    arch = header.get("arch") if isinstance(header.get("arch"), dict) else {}
-    if arch.get("arch") == "unet" and arch.get("num_downs"):
-        # The trainer takes the architecture from --init, but checks the crop against --num-downs.
-        extra += ["--num-downs", str(arch["num_downs"])]
+    arch = finetune_arch(header)
+    if arch is not None and arch.arch == "unet":
+        # The trainer builds the checkpoint's own U-Net; its depth is recorded with the options.
+        given.update(num_downs=arch.num_downs)
     if size:
         # Fine-tune at the size the model was trained at: a live model's own (small) size is what
         # makes a CPU fine-tune fast, and what it has learnt is at that scale.
-        extra += ["--crop-size", str(size), "--load-size", str(round(size * 286 / 256))]
+        given.update(crop_size=size, load_size=round(size * 286 / 256))
     kind = s.data_kind
     if s.model == "pix2pix" and kind is not None and kind.kind in DRAWING_KINDS:
         # The drawings' side and kind as detected; a run never inherits another kind from its start.
-        extra += ["--direction", kind.direction, "--input-kind", kind.kind]
+        given.update(direction=kind.direction, input_kind=kind.kind)
     if s.on_cpu:
-        extra += ["--ndf", str(CPU_DEFAULTS["ndf"]), "--num-workers", "0"]
-    if s.skip_bad:
-        extra += ["--skip-bad"]
+        given.update(ndf=CPU_DEFAULTS["ndf"], num_workers=0)
     try:
-        extra += shlex.split(s.extra)  # typed last: what the user asks for wins
+        typed = shlex.split(s.extra)
     except ValueError:
-        pass  # an unclosed quote: the options are checked by the trainer, which reports them
-    return TrainRequest(
-        data=s.data.strip(),
-        out=str(out),
-        model=s.model,
-        init=s.init,
-        epochs=s.epochs,
-        batch_size=s.batch_size,
-        lr=s.lr,
-        lambda_l1=s.lambda_l1,
-        device=s.device,
-        holdout=s.holdout,
-        sketch_augment=s.sketch_augment,
-        extra=tuple(extra),
-    )
+        typed = []  # an unclosed quote: none of them
+    return options_from_argv(typed, model=s.model, **given)

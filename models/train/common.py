@@ -220,19 +220,14 @@ LIMITS = {
 
 
 def _init_unet_depth(path: str, default: int) -> int:
-    """The U-Net depth a --init checkpoint's header names (0 for a ResNet); `default` where it names none."""
-    from ..checkpoint import read_header
-    from ..errors import CheckpointError
+    """The U-Net depth of what a fine-tune from `path` trains (0 for a ResNet); `default` where its header
+    does not say (a reference .pth's depth is read from its keys when it loads)."""
+    from .finetune import finetune_arch
 
-    if not str(path).endswith(".safetensors"):
-        return default  # a reference .pth: its depth is read from its keys when it loads
-    try:
-        arch = read_header(path).get("arch") or {}
-    except CheckpointError:
-        return default  # the load reports it properly
-    if arch.get("arch") == "resnet":
-        return 0
-    return int(arch.get("num_downs", default))
+    cfg = finetune_arch(path)
+    if cfg is None:
+        return default
+    return cfg.num_downs if cfg.arch == "unet" else 0
 
 
 # Model defaults where they differ from pix2pix's (method.md: CycleGAN; DCGAN as in Radford et al.).
@@ -327,9 +322,14 @@ def render_command(opts: TrainOptions) -> str:
     return shlex.join(["sketchpad", "train", *command_args(opts)])
 
 
+def resume_args(run: str, overrides: dict[str, Any] | None = None) -> list[str]:
+    """The `sketchpad train` arguments of a resume of `run` with `overrides` (TrainOptions fields)."""
+    return ["--resume", str(run), *_flag_args(overrides or {})]
+
+
 def render_resume(run: str, overrides: dict[str, Any] | None = None) -> str:
     """The `sketchpad train --resume RUN ...` line of a resume with `overrides`."""
-    return shlex.join(["sketchpad", "train", "--resume", str(run), *_flag_args(overrides or {})])
+    return shlex.join(["sketchpad", "train", *resume_args(run, overrides)])
 
 
 def describe_device(device: torch.device, world: int = 1) -> str:

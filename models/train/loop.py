@@ -48,6 +48,7 @@ from .common import (
     setup_distributed,
 )
 from .distill import check_teacher, load_teacher, teacher_header
+from .finetune import finetune_arch
 from .runfolder import (
     G_FILE,
     LOG_FILE,
@@ -283,7 +284,7 @@ class Trainer:
             self.init_arch = GeneratorConfig.from_dict(json.loads(self._resume_arch))
         elif o.init:  # fine-tuning: the checkpoint decides the architecture and channels
             self.init_ckpt = load_checkpoint(o.init)
-            self.init_arch = self.init_ckpt.config
+            self.init_arch = finetune_arch(self.init_ckpt)
         if self.init_arch is not None:
             o.input_nc, o.output_nc = self.init_arch.input_nc, self.init_arch.output_nc
         self.teacher_ckpt = None

@@ -4,6 +4,7 @@ the FCN-score judge of `sketchpad eval` (photo to label classes, cross-entropy).
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
@@ -122,6 +123,31 @@ def options_from_args(args):
     from models.train import make_options
 
     return make_options(args.model or "pix2pix", **given_options(args))
+
+
+def options_from_argv(argv: list[str], **given):
+    """The TrainOptions of `sketchpad train` arguments `argv` over the fields `given` (argv wins), for a
+    run to create: the app's typed options are read here. A bad argument raises UsageError; an option
+    that cannot work, DataError."""
+    from models.train import make_options
+
+    parser = _Refusing(prog="sketchpad")
+    add_parser(parser.add_subparsers(dest="command", parser_class=_Refusing))
+    args = parser.parse_args(["train", *argv])
+    if args.resume:
+        raise UsageError("--resume continues a run: resume it from the runs list")
+    model = given.pop("model", None) or "pix2pix"
+    return make_options(args.model or model, **{**given, **given_options(args)})
+
+
+class _Refusing(argparse.ArgumentParser):
+    """A parser that raises UsageError where the command line's exits (the app must go on)."""
+
+    def error(self, message: str):
+        raise UsageError(message)
+
+    def exit(self, status: int = 0, message: str | None = None):
+        raise UsageError((message or "").strip() or "give the options of a run")
 
 
 def _train(args) -> dict:

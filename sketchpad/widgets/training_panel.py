@@ -21,10 +21,12 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QMessageBox, QPlainTextEdit, QScrollArea, QTabWidget, QVBoxLayout, QWidget
 
 from models.data import DataReport
+from models.errors import SketchpadError
+from models.train.common import TrainOptions
 from models.train.runfolder import G_FILE, STATE_FILE
 from sketchpad.models_list import ModelEntry
 from sketchpad.runs import run_events
-from sketchpad.training_process import TrainingProcess, TrainRequest
+from sketchpad.training_process import TrainingProcess
 from sketchpad.training_recipe import (
     SCRATCH,
     DataKind,
@@ -184,8 +186,9 @@ class TrainingPanel(QWidget):
         """The panel's fields as plain values (sketchpad.training_recipe builds the request from them)."""
         return self.recipe.settings(self.dataset.folder(), self.dataset.skip_bad_files())
 
-    def request(self) -> TrainRequest:
-        """The TrainRequest the current settings make (a fresh run folder is named, not yet made)."""
+    def request(self) -> TrainOptions:
+        """The options of the run the current settings make (a fresh run folder is named, not yet made);
+        raises UsageError or DataError for typed options that cannot work."""
         return make_request(self.settings())
 
     # ================================================================ tracing pairs
@@ -229,10 +232,14 @@ class TrainingPanel(QWidget):
             self._show_error("Cannot start: " + "; ".join(problems))
             self.tabs.setCurrentIndex(0)
             return False
-        req = self.request()
-        self.run_dir = Path(req.out)
+        try:
+            opts = self.request()
+        except SketchpadError as e:  # typed options that cannot work: the trainer would refuse them too
+            self._show_error(f"Cannot start: {e}")
+            return False
+        self.run_dir = Path(opts.out)
         self._reset_watch()
-        self.proc.start(req)
+        self.proc.start(opts)
         self._after_launch(f"Starting {self.run_dir.name}…")
         return True
 

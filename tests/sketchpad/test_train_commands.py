@@ -14,11 +14,12 @@ import torch
 from safetensors import safe_open
 
 from models.checkpoint import read_header, save_checkpoint
+from models.errors import SketchpadError
 from models.generator import GeneratorConfig, build_generator
 from models.train import TrainOptions, make_options
-from models.train.common import option_flag, render_command, render_resume
+from models.train.common import command_args, option_flag, render_command, render_resume
 from sketchpad.cli import build_parser, main
-from sketchpad.cli.train import options_from_args
+from sketchpad.cli.train import options_from_args, options_from_argv
 from tests.train_data import make_pairs
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -82,6 +83,23 @@ def test_rendered_command_parses_back_to_the_same_options(given):
     line = render_command(opts)
     assert parse(line) == opts, line
     assert render_command(parse(line)) == line  # stable
+    assert options_from_argv(command_args(opts)) == opts  # the app's reading of the same arguments
+
+
+def test_the_apps_options_read_typed_arguments_over_its_own_and_refuse_instead_of_exiting():
+    opts = options_from_argv(
+        ["--ngf", "8", "--model", "cyclegan"], model="pix2pix", data="d", ngf=16, lr=1e-4
+    )
+    assert (opts.model, opts.ngf, opts.lr, opts.netG) == ("cyclegan", 8, 1e-4, "resnet_9blocks")
+    assert options_from_argv([], model="dcgan", data="d").load_size == 64  # the model's own defaults
+    for argv, message in (
+        (["--no-such-option"], "unrecognized arguments"),
+        (["--ngf", "x"], "invalid int value"),
+        (["--resume", "r"], "--resume continues a run"),
+        (["--crop-size", "33"], "does not fit a U-Net"),
+    ):
+        with pytest.raises(SketchpadError, match=message):
+            options_from_argv(argv, data="d")
 
 
 def test_every_option_has_its_flag():

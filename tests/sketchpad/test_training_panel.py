@@ -18,7 +18,6 @@ from PIL import Image
 from PySide6.QtCore import QPoint, Qt
 
 from models.checkpoint import read_header, save_checkpoint
-from models.dataset_make import add_pair
 from models.generator import GeneratorConfig, build_generator
 from models.imageio import load_image
 from sketchpad import paths
@@ -26,26 +25,13 @@ from sketchpad.runs import RunError, delete_run
 from sketchpad.widgets.loss_plot import LossPlot, ema
 from sketchpad.widgets.runs_list import RunsList
 from sketchpad.widgets.training_panel import SCRATCH, TrainingPanel
+from tests.train_data import make_sketch_pairs
 
 pytestmark = pytest.mark.gui
 
 # No --sample-every: the panel shows samples at the trainer's own cadence (about every tenth of a run, and
 # at its end), which is what a user's run gets.
 TINY = "--num-downs 5 --ngf 4 --ndf 4 --crop-size 32 --load-size 32 --num-workers 0 --save-every-iters 2"
-
-
-def make_pairs(root: Path, n: int = 6, size: int = 32) -> Path:
-    """n (line drawing, photo) pairs: a dark cross in the drawing, a coloured square in the photo."""
-    rng = np.random.default_rng(0)
-    for i in range(n):
-        a = np.full((size, size), 255, np.uint8)
-        b = np.full((size, size, 3), 210, np.uint8)
-        y, x = (int(v) for v in rng.integers(4, size - 12, 2))
-        a[y : y + 8, x + 4] = 0
-        a[y + 4, x : x + 8] = 0
-        b[y : y + 8, x : x + 8] = rng.integers(0, 200, 3)
-        add_pair(root, a, b, name=f"pair{i}")
-    return root
 
 
 @pytest.fixture
@@ -118,7 +104,7 @@ def save_shot(widget, tmp_path, name: str) -> Path:
 @pytest.mark.slow
 def test_trains_pauses_resumes_and_hot_swaps(qtbot, tmp_path, window, panel):
     load(qtbot, window, "faces")  # line art in the live view, as the pairs below
-    data = make_pairs(tmp_path / "pairs")
+    data = make_sketch_pairs(tmp_path / "pairs")
     check(qtbot, panel, data)
     assert panel.report.format == "paired" and panel.dataset.data_kind.kind == "lineart"
     assert panel.controls.start_btn.isEnabled(), panel.dataset.report_view.toPlainText()
@@ -195,7 +181,7 @@ def test_trains_pauses_resumes_and_hot_swaps(qtbot, tmp_path, window, panel):
 
 
 def test_start_checks_the_dataset_in_a_worker_and_a_second_start_does_nothing(qtbot, tmp_path, bare):
-    data = make_pairs(tmp_path / "pairs", n=4)
+    data = make_sketch_pairs(tmp_path / "pairs", n=4)
     (data / "train" / "B" / "pair1.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     bare.dataset.data_edit.setText(str(data))  # typed, not checked yet
     assert bare.start() is False
@@ -212,7 +198,7 @@ def test_start_checks_the_dataset_in_a_worker_and_a_second_start_does_nothing(qt
 
 def test_start_launches_the_run_when_the_check_arrives(qtbot, tmp_path, bare):
     bare.proc.python = fake_trainer(tmp_path)
-    bare.dataset.data_edit.setText(str(make_pairs(tmp_path / "pairs")))
+    bare.dataset.data_edit.setText(str(make_sketch_pairs(tmp_path / "pairs")))
     with qtbot.waitSignal(bare.proc.started, timeout=30_000):
         assert bare.start() is False and bare.start() is False
     assert bare.is_training() and bare.dataset.checks == 1 and bare.report.format == "paired"
@@ -247,7 +233,7 @@ def test_the_panel_asks_the_window_through_signals(qtbot, tmp_path, bare):
 
 
 def test_broken_dataset_lists_its_problems_and_does_not_start(qtbot, tmp_path, panel):
-    data = make_pairs(tmp_path / "pairs", n=4)
+    data = make_sketch_pairs(tmp_path / "pairs", n=4)
     (data / "train" / "B" / "pair1.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     Image.new("L", (32, 32), 255).save(data / "train" / "A" / "lonely.png")
     check(qtbot, panel, data)
@@ -294,7 +280,7 @@ def test_photo_folder_becomes_a_lineart_dataset(qtbot, tmp_path, panel):
 
 
 def test_trace_a_photo_and_save_the_pair(qtbot, tmp_path, window, panel):
-    data = make_pairs(tmp_path / "pairs", n=2)
+    data = make_sketch_pairs(tmp_path / "pairs", n=2)
     check(qtbot, panel, data)
     photo = tmp_path / "cat.png"
     Image.fromarray(np.tile(np.linspace(0, 255, 80, dtype=np.uint8), (40, 1))).convert("RGB").save(photo)
@@ -390,16 +376,15 @@ def test_cpu_defaults_follow_the_measured_recipe(qtbot, tmp_path, panel):
         {"size": 64},
     )
     panel.recipe.device.setCurrentIndex(panel.recipe.device.findData("cpu"))
-    check(qtbot, panel, make_pairs(tmp_path / "pairs", n=20))
+    check(qtbot, panel, make_sketch_pairs(tmp_path / "pairs", n=20))
     assert panel.recipe.effective_holdout() == 3
     assert (panel.recipe.epochs.value(), panel.recipe.batch.value()) == (12, 1)  # ~200 iterations on 17 pairs
     assert panel.recipe.lr.value() == pytest.approx(2e-4) and panel.recipe.lam.value() == 100
     panel.recipe.set_init(str(live))
-    args = panel.request().args()
-    opt = {a: args[i + 1] for i, a in enumerate(args[:-1]) if a.startswith("--")}
-    assert opt["--init"] == str(live) and opt["--crop-size"] == "64" and opt["--num-downs"] == "5"
-    assert opt["--ndf"] == "16" and opt["--num-workers"] == "0" and opt["--holdout"] == "3"
-    assert (opt["--epochs"], opt["--epochs-decay"], opt["--lr"]) == ("6", "6", "0.0002")
+    opts = panel.request()
+    assert opts.init == str(live) and opts.crop_size == 64 and opts.num_downs == 5
+    assert opts.ndf == 16 and opts.num_workers == 0 and opts.holdout == 3
+    assert (opts.n_epochs, opts.n_epochs_decay, opts.lr) == (6, 6, pytest.approx(2e-4))
 
 
 def test_start_from_defaults_to_the_live_views_model(qtbot, tmp_path, window):
@@ -425,7 +410,7 @@ def test_start_from_follows_the_live_model_and_must_fit_the_dataset(qtbot, tmp_p
     assert panel.recipe.init_path() == facades_live
 
     # Face sketches with facades in the live view: refused in one line, the right model offered.
-    check(qtbot, panel, make_pairs(tmp_path / "pairs"))
+    check(qtbot, panel, make_sketch_pairs(tmp_path / "pairs"))
     assert (
         panel.dataset.data_kind.kind == "lineart"
         and "Drawings: line art (A, 1 channel)" in panel.dataset.report_view.toPlainText()
@@ -441,8 +426,8 @@ def test_start_from_follows_the_live_model_and_must_fit_the_dataset(qtbot, tmp_p
         not panel.recipe.fit_box.isVisibleTo(panel)
         and "Ready to train" in panel.dataset.report_view.toPlainText()
     )
-    args = panel.request().args()
-    assert args[args.index("--input-kind") + 1] == "lineart" and args[args.index("--direction") + 1] == "AtoB"
+    opts = panel.request()
+    assert opts.input_kind == "lineart" and opts.direction == "AtoB"
     panel.recipe.set_init(facades_live)
     qtbot.mouseClick(panel.recipe.fit_scratch_btn, Qt.MouseButton.LeftButton)
     assert panel.recipe.init_path() == SCRATCH and panel.controls.start_btn.isEnabled()

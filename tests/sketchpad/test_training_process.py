@@ -8,7 +8,10 @@ import sys
 
 import pytest
 
-from sketchpad.training_process import TrainingProcess, TrainRequest
+from models.train import make_options
+from models.train.common import command_args
+from sketchpad.cli.train import options_from_argv
+from sketchpad.training_process import TrainingProcess
 
 pytestmark = pytest.mark.gui
 
@@ -23,13 +26,19 @@ def fake_python(tmp_path, body: str):
     return str(exe)
 
 
-def test_request_becomes_trainer_options():
-    args = TrainRequest(data="d", out="r", init="m.safetensors", epochs=5, lr=1e-4, holdout=3).args()
-    assert args[:6] == ["--model", "pix2pix", "--data", "d", "--out", "r"]
-    assert args[args.index("--epochs") + 1] == "3" and args[args.index("--epochs-decay") + 1] == "2"
-    assert args[args.index("--init") + 1] == "m.safetensors" and "--lambda-l1" in args
-    cyc = TrainRequest(data="d", out="r", model="cyclegan", lambda_l1=10, sketch_augment=True).args()
-    assert "--lambda-a" in cyc and "--lambda-l1" not in cyc and "--sketch-augment" in cyc
+def test_the_child_gets_the_options_as_render_command_writes_them(qtbot, tmp_path):
+    exe = fake_python(tmp_path, f"printf '%s\\n' \"$@\" >> {tmp_path / 'argv'}\n")
+    opts = make_options(data="d", out=str(tmp_path / "run"), init="m.safetensors", n_epochs=3, lr=1e-4)
+    proc = TrainingProcess(python=exe)
+    with qtbot.waitSignal(proc.finished, timeout=10_000):
+        proc.start(opts)
+    with qtbot.waitSignal(proc.finished, timeout=10_000):
+        proc.resume(overrides={"max_iters": 9})
+    argv = (tmp_path / "argv").read_text().splitlines()
+    create, resume = argv[: argv.index("--json") + 1], argv[argv.index("--json") + 1 :]
+    assert create[:3] == ["-m", "sketchpad", "train"] and create[-1] == "--json"
+    assert create[3:-1] == command_args(opts) and options_from_argv(create[3:-1]) == opts
+    assert resume == ["-m", "sketchpad", "train", "--resume", opts.out, "--max-iters", "9", "--json"]
 
 
 def test_events_become_signals_and_a_crash_is_reported(qtbot, tmp_path):
@@ -49,7 +58,7 @@ kill -9 $$
     proc.step.connect(steps.append)
     proc.sample.connect(samples.append)
     with qtbot.waitSignal(proc.errored, timeout=10_000) as blocker:
-        proc.start(TrainRequest(data="d", out=str(tmp_path / "run")))
+        proc.start(make_options(data="d", out=str(tmp_path / "run")))
     text = blocker.args[0]
     assert "died" in text and "CUDA out of memory" in text
     assert steps[0]["losses"] == {"G_L1": 3.5} and samples[0]["path"] == "s.png"
@@ -83,7 +92,7 @@ while true; do sleep 0.05; done
     )
     proc = TrainingProcess(python=exe)
     with qtbot.waitSignal(proc.started, timeout=10_000):
-        proc.start(TrainRequest(data="d", out=str(tmp_path / "run")))
+        proc.start(make_options(data="d", out=str(tmp_path / "run")))
     assert proc.is_running() and proc.pid() > 0
     with qtbot.waitSignal(proc.stopped, timeout=10_000) as blocker:
         proc.pause()
@@ -93,7 +102,7 @@ while true; do sleep 0.05; done
 def test_a_missing_interpreter_is_an_error_not_a_crash(qtbot, tmp_path):
     proc = TrainingProcess(python=str(tmp_path / "no-such-python"))
     with qtbot.waitSignal(proc.errored, timeout=10_000) as blocker:
-        proc.start(TrainRequest(data="d", out=str(tmp_path / "run")))
+        proc.start(make_options(data="d", out=str(tmp_path / "run")))
     assert "could not start" in blocker.args[0] and not proc.is_running()
 
 
@@ -101,7 +110,7 @@ def test_a_missing_interpreter_is_an_error_not_a_crash(qtbot, tmp_path):
 def test_the_real_trainer_reports_a_bad_dataset(qtbot, tmp_path):
     proc = TrainingProcess()
     with qtbot.waitSignal(proc.errored, timeout=60_000) as blocker:
-        proc.start(TrainRequest(data=str(tmp_path / "missing"), out=str(tmp_path / "run")))
+        proc.start(make_options(data=str(tmp_path / "missing"), out=str(tmp_path / "run")))
     assert "missing" in blocker.args[0] and "Traceback" not in blocker.args[0]
 
 
@@ -118,7 +127,7 @@ echo '{"event": "done", "epoch": 1, "iter": 4, "path": "R/latest.safetensors"}'
     unknown = []
     proc.unknown.connect(unknown.append)
     with qtbot.waitSignal(proc.finished, timeout=10_000) as blocker:
-        proc.start(TrainRequest(data="d", out=str(tmp_path / "run")))
+        proc.start(make_options(data="d", out=str(tmp_path / "run")))
     assert unknown == [{"event": "epoch_summary", "epoch": 1, "fid": 31.5}]
     assert blocker.args[0]["iter"] == 4
 
@@ -144,7 +153,7 @@ def test_a_stop_timer_never_kills_the_run_resumed_after_it(qtbot, tmp_path):
     proc = TrainingProcess(python=fake_python(tmp_path, STOP_THEN_RESUME))
     proc.kill_after_ms = 300
     with qtbot.waitSignal(proc.started, timeout=10_000):
-        proc.start(TrainRequest(data="d", out=str(tmp_path / "run")))
+        proc.start(make_options(data="d", out=str(tmp_path / "run")))
     first = proc.pid()
     proc.stopped.connect(lambda ev: proc.resume())  # at once, inside the stop's grace
     with qtbot.waitSignals([proc.stopped, proc.started], timeout=10_000, order="strict"):

@@ -9,9 +9,11 @@ from PIL import Image
 
 from models.checkpoint import save_checkpoint
 from models.dataset_make import add_pair
+from models.errors import DataError
 from models.generator import GeneratorConfig, build_generator
 from models.palette import FACADES, colors
 from sketchpad import models_list, paths
+from sketchpad.cli import UsageError
 from sketchpad.training_recipe import (
     SCRATCH,
     DataKind,
@@ -157,20 +159,31 @@ def test_the_request_fine_tunes_at_the_models_size_on_the_detected_side(tmp_path
     init = ckpt(tmp_path / "facades-live.safetensors", "labels")
     kind = DataKind("labels", "BtoA", 3, 3)
     s = PanelSettings(data=" /data/my facades ", init=init, name="", on_cpu=on_cpu, holdout=3, data_kind=kind)
-    req = make_request(s, runs_root=tmp_path / "runs")
-    args = req.args()
-    opt = {a: args[i + 1] for i, a in enumerate(args[:-1]) if a.startswith("--")}
-    assert opt["--data"] == "/data/my facades" and opt["--init"] == init
-    assert (opt["--crop-size"], opt["--load-size"], opt["--num-downs"]) == ("64", "72", "5")
-    assert (opt["--direction"], opt["--input-kind"]) == ("BtoA", "labels")
-    assert opt["--name"].startswith("my_facades") or opt["--name"].startswith("my facades")
-    assert ("--ndf" in opt) == on_cpu and "--sample-every" not in opt  # samples: the trainer's cadence
-    typed = make_request(PanelSettings(data="d", extra="--direction AtoB --crop-size 32 'unclosed"), tmp_path)
-    assert typed.args()[-1] == "--direction" or "--direction" not in typed.args()  # unclosed quote: dropped
-    typed = make_request(PanelSettings(data="d", extra="--crop-size 32", data_kind=kind), tmp_path)
-    assert typed.args()[-2:] == ["--crop-size", "32"]  # what the user types comes last and wins
-    cyc = make_request(PanelSettings(data="d", model="cyclegan", data_kind=kind), tmp_path).args()
-    assert "--direction" not in cyc
+    opts = make_request(s, runs_root=tmp_path / "runs")
+    assert opts.data == "/data/my facades" and opts.init == init
+    assert (opts.crop_size, opts.load_size, opts.num_downs) == (64, 72, 5)
+    assert (opts.direction, opts.input_kind, opts.holdout) == ("BtoA", "labels", 3)
+    assert opts.name.startswith("my_facades") or opts.name.startswith("my facades")
+    assert opts.ndf == (16 if on_cpu else 64) and opts.sample_every == -1  # samples: the trainer's cadence
+    typed = make_request(PanelSettings(data="d", extra="--crop-size 128 --load-size 140 'unclosed"), tmp_path)
+    assert typed.crop_size == 256  # an unclosed quote: all dropped
+    typed = make_request(PanelSettings(data="d", extra="--direction AtoB --ngf 8", data_kind=kind), tmp_path)
+    assert (typed.direction, typed.ngf) == ("AtoB", 8)  # what the user types comes last and wins
+    with pytest.raises(UsageError, match="unrecognized"):
+        make_request(PanelSettings(data="d", extra="--no-such-option"), tmp_path)
+    with pytest.raises(DataError, match="does not fit a U-Net"):
+        make_request(PanelSettings(data="d", extra="--crop-size 33"), tmp_path)
+
+
+def test_the_panels_epochs_and_weight_become_the_trainers(tmp_path):
+    opts = make_request(PanelSettings(data="d", epochs=5, lr=1e-4, lambda_l1=50), tmp_path)
+    assert (opts.n_epochs, opts.n_epochs_decay, opts.lr, opts.lambda_L1) == (3, 2, 1e-4, 50)
+    cyc = make_request(PanelSettings(data="d", model="cyclegan", lambda_l1=7, sketch_augment=True), tmp_path)
+    assert (cyc.lambda_A, cyc.lambda_B, cyc.lambda_L1, cyc.sketch_augment) == (7, 7, 100, True)
+    kind = DataKind("labels", "BtoA", 3, 3)
+    assert (
+        make_request(PanelSettings(data="d", model="cyclegan", data_kind=kind), tmp_path).direction == "AtoB"
+    )
 
 
 def test_why_training_cannot_start_on_a_checked_dataset(tmp_path):
