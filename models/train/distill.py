@@ -15,6 +15,7 @@ from torch import nn
 from ..checkpoint import Checkpoint, load_checkpoint
 from ..errors import DataError
 from ..generator import UnetBlock
+from ..modes import BN_STATS, set_modes
 from ..norm import init_weights
 
 #: U-Net levels whose decoder outputs are matched, counted below the outermost (1 = ngf channels, H/2)
@@ -71,18 +72,41 @@ class Adapters(nn.Module):
         return total
 
 
-def freeze(net: nn.Module) -> nn.Module:
-    """Fixed targets: running batch-norm statistics, no dropout, no gradients."""
-    net.eval()
+def freeze(net: nn.Module, bn_stats: str | None = None) -> nn.Module:
+    """Fixed targets: no dropout, no gradients, batch norm from its running statistics or from each image's
+    own (`bn_stats="image"`); None keeps what an earlier freeze of this net chose (else running). The
+    stored statistics are never updated."""
+    if bn_stats is None:
+        bn_stats = getattr(net, "_frozen_bn_stats", "running")
+    set_modes(net, bn_stats=bn_stats, dropout=False)
+    net._frozen_bn_stats = bn_stats
     for p in net.parameters():
         p.requires_grad_(False)
     return net
 
 
+def teacher_bn_stats(meta: dict[str, Any]) -> str:
+    """How a teacher's batch norm should run: what its header's "inference" says, else the image's own
+    statistics for a batch-norm generator trained one image at a time (what every training step saw: its
+    running statistics average only the last few images and can be far off), else running."""
+    inference = meta.get("inference")
+    if isinstance(inference, dict) and inference.get("bn_stats") in BN_STATS:
+        return inference["bn_stats"]
+    options = meta.get("training")
+    if (
+        isinstance(options, dict)
+        and options.get("batch_size") == 1
+        and options.get("norm", "batch") == "batch"
+    ):
+        return "image"
+    return "running"
+
+
 def load_teacher(path: str) -> Checkpoint:
-    """The teacher checkpoint, frozen (a CheckpointError, one line, when it cannot be loaded)."""
+    """The teacher checkpoint, frozen in its own batch-norm mode (a CheckpointError, one line, when it cannot
+    be loaded)."""
     ckpt = load_checkpoint(path)
-    freeze(ckpt.net)
+    freeze(ckpt.net, teacher_bn_stats(ckpt.meta))
     return ckpt
 
 

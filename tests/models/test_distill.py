@@ -195,3 +195,47 @@ def test_without_feature_loss_there_are_no_adapters(tmp_path):
     assert "adapters" not in t.model.nets and t.model.adapters is None
     t.run()
     assert t.metrics["losses"]["G_feat"] == 0.0 and t.metrics["losses"]["G_teacher"] > 0
+
+
+def test_a_batch_one_teacher_runs_on_each_images_own_statistics(tmp_path):
+    """A batch-1 teacher's running statistics average the last few training images; its targets come from
+    each image's own (as every training step saw), and teaching never moves the stored statistics."""
+    from models.train.distill import load_teacher, teacher_bn_stats
+
+    assert teacher_bn_stats({"training": {"batch_size": 1, "norm": "batch"}}) == "image"
+    assert teacher_bn_stats({"training": {"batch_size": 4, "norm": "batch"}}) == "running"
+    assert teacher_bn_stats({"training": {"batch_size": 1, "norm": "instance"}}) == "running"
+    assert (
+        teacher_bn_stats({"inference": {"bn_stats": "running"}, "training": {"batch_size": 1}}) == "running"
+    )
+    assert teacher_bn_stats({}) == "running"
+
+    torch.manual_seed(0)
+    net = build_generator(GeneratorConfig(arch="unet", input_nc=3, output_nc=3, ngf=4, num_downs=5))
+    for m in net.modules():  # running statistics far from any image's: the two modes must differ
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.fill_(3.0)
+            m.running_var.fill_(0.01)
+    path = save_checkpoint(tmp_path / "t.safetensors", net, {"training": {"batch_size": 1, "norm": "batch"}})
+    teacher = load_teacher(str(path)).net
+    bn = next(m for m in teacher.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    stored = bn.running_mean.clone()
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        y = teacher(x)
+        ref = load_checkpoint(path).net
+        for m in ref.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.train()
+                m.track_running_stats = False
+        want = ref(x)
+        running = load_checkpoint(path).net.eval()(x)
+    assert torch.allclose(y, want, atol=1e-5)
+    assert not torch.allclose(y, running, atol=1e-2)
+    assert torch.equal(bn.running_mean, stored)
+    from models.train.distill import freeze
+
+    freeze(teacher)  # the student's model freezes it again: the mode chosen from the header stays
+    with torch.no_grad():
+        assert torch.allclose(teacher(x), want, atol=1e-5)
+    assert not any(p.requires_grad for p in teacher.parameters())
