@@ -177,7 +177,8 @@ def arch_from_header(arch: Any, name: str = "checkpoint") -> GeneratorConfig:
 
 
 def check_meta(meta: dict[str, Any], name: str = "checkpoint") -> dict[str, Any]:
-    """Refuse header fields the app would trust (kind, palette, size, direction, name) when they are malformed."""
+    """Refuse header fields the app would trust (kind, palette, size, direction, name, inference modes) when
+    they are malformed."""
 
     def bad(key: str) -> CheckpointError:
         return CheckpointError(f"{name}: the header's {key} is invalid ({meta[key]!r:.60})")
@@ -191,6 +192,13 @@ def check_meta(meta: dict[str, Any], name: str = "checkpoint") -> dict[str, Any]
     size = meta.get("size")
     if size is not None and not (type(size) is int and 1 <= size <= 8192):
         raise bad("size")
+    modes = meta.get("inference")
+    if modes is not None and not (
+        isinstance(modes, dict)
+        and modes.get("bn_stats", "running") in ("running", "image")
+        and modes.get("fit", "pad") in ("pad", "resize")
+    ):
+        raise bad("inference")
     palette = meta.get("palette")
     if palette is not None:
         ok = isinstance(palette, list) and len(palette) <= 256

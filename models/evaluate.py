@@ -6,8 +6,10 @@ against the input labels). Optionally the trivial baseline: the mean training ph
     evaluate("weights/facades.safetensors", "../shared/data/facades", "val",
              segmenter="weights/facades-seg.safetensors", baseline=True)
 
-Direction, input channels, input kind and palette come from the checkpoint's header. Images are scored at
-their own size (the translator pads to what the net accepts and crops back). FID needs Inception weights,
+Direction, input channels, input kind and palette come from the checkpoint's header, and so do the modes
+it runs in (its "inference" field: batch-norm statistics and fit; the result's "bn_stats" and "fit" say
+which ran). Images are scored at their own size (the translator pads to what the net accepts and crops
+back, or resizes to the header's size and back). FID needs Inception weights,
 which cannot be downloaded here, so `fid` is None with the reason in `fid_note`.
 """
 
@@ -147,8 +149,11 @@ def evaluate(
     segmenter: str | os.PathLike | None = None,
     baseline: bool = False,
     device: str = "cpu",
+    bn_stats: str | None = None,
+    fit: str | None = None,
 ) -> dict[str, Any]:
-    """Metrics of `checkpoint` on `data_dir`/`split` (see the module docstring for the keys)."""
+    """Metrics of `checkpoint` on `data_dir`/`split` (see the module docstring for the keys); `bn_stats`
+    and `fit` override the header's preferred modes."""
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
     meta = ckpt.meta
     direction = meta.get("direction", "AtoB")
@@ -162,7 +167,7 @@ def evaluate(
         limit=limit,
         meta=meta,
     )
-    tr = Translator(ckpt, device=device, bn_stats="running", dropout=False)
+    tr = Translator(ckpt, device=device, bn_stats=bn_stats, fit=fit, dropout=False)
     outputs = []
     for _, inp, _target in pairs:
         out = tr(inp)
@@ -179,6 +184,8 @@ def evaluate(
         "n": len(pairs),
         "direction": direction,
         "input_kind": kind,
+        "bn_stats": tr.bn_stats,
+        "fit": tr.fit,
         **_image_scores(outputs, targets),
         "fid": None,
         "fid_note": FID_NOTE,
@@ -228,7 +235,8 @@ def val_strip(
     tile: int = 128,
     holdout: int | None = None,
 ) -> Path:
-    """A PNG with one row per val example: input | each checkpoint's output | target, tiles of `tile` px."""
+    """A PNG with one row per val example: input | each checkpoint's output (in its preferred modes) |
+    target, tiles of `tile` px."""
     from .imageio import save_png
 
     ckpts = [load_checkpoint(c) for c in checkpoints]

@@ -337,11 +337,22 @@ class LiveController(QObject):
         self.last_info: dict = {}
 
     # -- configuration
-    def set_model(self, model_id: str, full, live=None, *, image: np.ndarray | None = None) -> None:
+    def set_model(
+        self,
+        model_id: str,
+        full,
+        live=None,
+        *,
+        image: np.ndarray | None = None,
+        bn_stats: str | None = None,
+    ) -> None:
         """Install a model (a full Translator and an optional fast one) and translate the drawing with it
-        (`image`, when the drawing changed with the model, else the last one submitted). The same id
-        again (another device) is a new model too: a job started before is not shown."""
+        (`image`, when the drawing changed with the model, else the last one submitted), with `bn_stats`
+        when given (the model's preference). The same id again (another device) is a new model too: a
+        job started before is not shown."""
         old = self.model_id
+        if bn_stats is not None:
+            self.bn_stats = bn_stats
         self.worker.install(model_id, full, live)
         self.model_id = model_id
         self.generation += 1

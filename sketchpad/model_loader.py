@@ -17,7 +17,7 @@ from torch import nn
 
 from models.checkpoint import Checkpoint, load_checkpoint
 from models.errors import SketchpadError
-from models.inference import Translator
+from models.inference import Translator, preferred_modes
 from sketchpad import models_list, settings
 from sketchpad.models_list import ModelEntry
 
@@ -52,6 +52,12 @@ class LoadedModel:
     @property
     def has_dropout(self) -> bool:
         return any(isinstance(m, nn.Dropout) for m in self.checkpoint.net.modules())
+
+    @property
+    def preferred_bn_stats(self) -> str:
+        """The batch-norm statistics the model's header prefers ("image" for batch norm trained at batch
+        size 1); its Translators already run at the fit it prefers."""
+        return preferred_modes(self.checkpoint.meta)[0]
 
     @property
     def note(self) -> str:

@@ -284,7 +284,13 @@ class MainWindow(DocumentActions, QMainWindow):
             self._apply_kind(m.checkpoint.input_kind, m.checkpoint.palette)
         finally:
             self._swapping_kind = False
-        self.live.set_model(entry.id, m.full, m.live, image=self.canvas.image_array())
+        if entry.id != self.live.model_id:  # another model, not another device: the statistics it prefers
+            self.bn_box.blockSignals(True)
+            self.bn_box.setCurrentIndex(max(0, self.bn_box.findData(m.preferred_bn_stats)))
+            self.bn_box.blockSignals(False)
+        self.live.set_model(
+            entry.id, m.full, m.live, image=self.canvas.image_array(), bn_stats=self.bn_box.currentData()
+        )
         if entry.id not in {e.id for e in self.entries}:
             self.entries.append(entry)
         self.model_picker.set_entries(self.entries, entry.id)

@@ -31,7 +31,7 @@ from ..data import (
 )
 from ..errors import CheckpointError, DataError
 from ..generator import GeneratorConfig, build_generator
-from ..inference import pick_device
+from ..inference import pick_device, trained_modes
 from ..palette import FACADES
 from . import events
 from .common import (
@@ -275,6 +275,7 @@ class Trainer:
                 )
             bad = set(report.problems)
         self.data_format = report.format
+        self.data_sizes = report.sizes  # "WxH" -> images: the "inference" header's fit
         if o.model == "segmenter" and not o.direction:  # the side that holds the label map is the input
             from .segmenter import label_direction
 
@@ -414,7 +415,15 @@ class Trainer:
             elif hasattr(self.model, "save_file"):  # the segmenter: its own file format
                 self.model.save_file(self.run_dir / name, net, net_meta)
             else:
-                save_checkpoint(self.run_dir / name, net, net_meta)
+                o = self.opts
+                modes = trained_modes(
+                    net.cfg,
+                    batch_size=o.batch_size,
+                    preprocess=o.preprocess,
+                    sizes=self.data_sizes,
+                    aligned=self.data_format == "aligned",
+                )
+                save_checkpoint(self.run_dir / name, net, {**net_meta, "inference": modes})
         atomic_write(self.run_dir / STATE_FILE, lambda tmp: torch.save(state, tmp))
         return path
 

@@ -1,6 +1,7 @@
 """`sketchpad eval CHECKPOINT --data DIR [--split val] [--json] [--limit N]`: L1, PSNR, SSIM on a split, and
 the FCN-score for label-map models; FID is reported as null with the reason (no offline Inception weights).
 A model scored on data of another kind (a line-art model on label maps) gets a one-line warning on stderr.
+It runs in the modes its header prefers (batch-norm statistics, fit) unless --bn-stats or --fit say otherwise.
 
 `sketchpad eval --strip OUT.png CHECKPOINT [CHECKPOINT...] --data DIR [--n 4] [--tile 128]`: instead of
 scores, the val-strip picture, one row per example: input | each checkpoint's output | target."""
@@ -50,6 +51,18 @@ def add_parser(sub):
     )
     p.add_argument("--baseline", action="store_true", help="also score the mean training photo")
     p.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
+    p.add_argument(
+        "--bn-stats",
+        choices=["running", "image"],
+        default=None,
+        help="batch norm from the training statistics or each image's (default: what the model prefers)",
+    )
+    p.add_argument(
+        "--fit",
+        choices=["pad", "resize"],
+        default=None,
+        help="pad to what the net takes, or resize to its training size (default: what the model prefers)",
+    )
     p.add_argument(
         "--strip",
         metavar="OUT.png",
@@ -118,12 +131,15 @@ def run(args) -> int:
         segmenter=seg,
         baseline=args.baseline,
         device=str(device),
+        bn_stats=args.bn_stats,
+        fit=args.fit,
     )
     if args.json:
         print(json.dumps(result))
         return 0
     print(
-        f"{result['name']} on {result['data']} [{result['split']}, {result['n']} pairs, {result['direction']}]"
+        f"{result['name']} on {result['data']} [{result['split']}, {result['n']} pairs, {result['direction']}, "
+        f"bn_stats {result['bn_stats']}, fit {result['fit']}]"
     )
     rows = [("L1", "l1", "{:.4f}"), ("PSNR", "psnr", "{:.2f} dB"), ("SSIM", "ssim", "{:.4f}")]
     for label, key, fmt in rows:
@@ -153,6 +169,8 @@ def strip(args, checkpoints: list[str]) -> int:
         "--segmenter": args.segmenter is not None,
         "--baseline": args.baseline,
         "--device": args.device != "cpu",
+        "--bn-stats": args.bn_stats is not None,
+        "--fit": args.fit is not None,
     }
     given = [flag for flag, on in scoring.items() if on]
     if given:

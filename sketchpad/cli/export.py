@@ -5,7 +5,10 @@ width), checked against PyTorch on one image before it is written.
 --metrics eval.json`: the file to ship. Its header keeps what the run wrote (the `sketchpad train` command
 lines, training seconds and device, the teacher of a distilled student) and gains the val metrics of
 `sketchpad eval ... --json > eval.json`. A segmenter run (`sketchpad train --model segmenter`) exports the
-same way with --role segmenter; its header already has its val accuracy, so it takes no --metrics."""
+same way with --role segmenter; its header already has its val accuracy, so it takes no --metrics.
+The header's "inference" field (the batch-norm statistics and fit the model runs best in, written by
+training) is kept; --bn-stats and --fit set it. An ONNX export bakes in --bn-stats, by default the
+header's preference."""
 
 from __future__ import annotations
 
@@ -51,8 +54,15 @@ def add_parser(sub):
     p.add_argument(
         "--bn-stats",
         choices=["running", "image"],
-        default="running",
-        help="batch norm from running statistics (eval) or the image's own (exported as instance norm)",
+        default=None,
+        help="batch norm from running statistics (eval) or the image's own (as instance norm in ONNX); "
+        "with -o the mode the header prefers; default: the header's preference, else running",
+    )
+    p.add_argument(
+        "--fit",
+        choices=["pad", "resize"],
+        default=None,
+        help="with -o: the fit the header prefers (pad to what the net takes, or resize to its size)",
     )
     return p
 
@@ -62,7 +72,7 @@ def run(args) -> int:
         raise UsageError("give one of --onnx OUT.onnx or -o OUT.safetensors")
     if args.out:
         return _safetensors(args)
-    for flag in ("fp16", "name", "role", "metrics", "description", "licence", "overwrite"):
+    for flag in ("fp16", "name", "role", "metrics", "description", "licence", "overwrite", "fit"):
         if getattr(args, flag):
             raise UsageError(f"--{flag} goes with -o OUT.safetensors, not --onnx")
     return _onnx(args)
@@ -82,10 +92,13 @@ def _onnx(args) -> int:
     if args.size < m or args.size % m:
         raise UsageError(f"--size {args.size}: {ckpt.config.name} needs a multiple of {m}")
     from models.export import export_onnx
+    from models.inference import preferred_modes
 
-    diff = export_onnx(ckpt.net, out, bn_stats=args.bn_stats, verify_size=args.size)
+    bn_stats = args.bn_stats or preferred_modes(ckpt.meta)[0]
+    diff = export_onnx(ckpt.net, out, bn_stats=bn_stats, verify_size=args.size)
     print(
-        f"{out}: {ckpt.config.name} ngf {ckpt.config.ngf}, max |ONNX - PyTorch| {diff:.1e} at {args.size}px"
+        f"{out}: {ckpt.config.name} ngf {ckpt.config.ngf}, bn_stats {bn_stats}, "
+        f"max |ONNX - PyTorch| {diff:.1e} at {args.size}px"
     )
     return 0
 
@@ -150,6 +163,12 @@ def _safetensors(args) -> int:
     meta.pop("source", None)  # a reference .pth: what we write is ours
     if metrics is not None:
         meta["metrics"] = metrics
+    modes = {**(meta.get("inference") or {})}
+    for key in ("bn_stats", "fit"):
+        if getattr(args, key) is not None:
+            modes[key] = getattr(args, key)
+    if modes:
+        meta["inference"] = modes
     meta = _shipped_meta(args, meta)
     save_checkpoint(out, ckpt.net, meta, half=args.fp16)
     size = out.stat().st_size / 2**20

@@ -27,8 +27,9 @@ def add_parser(sub):
     p.add_argument(
         "--bn-stats",
         choices=["running", "image"],
-        default="running",
-        help="batch norm from the training statistics (running) or this image's (image, the reference test script without --eval)",
+        default=None,
+        help="batch norm from the training statistics (running) or this image's (image, the reference test "
+        "script without --eval); default: what the model's header prefers, else running",
     )
     p.add_argument("--dropout", choices=["on", "off"], default="off", help="pix2pix's noise at test time")
     p.add_argument(
@@ -38,8 +39,9 @@ def add_parser(sub):
     p.add_argument(
         "--fit",
         choices=["pad", "resize"],
-        default="pad",
-        help="how an image of another size meets the net: pad and crop back, or resize and back",
+        default=None,
+        help="how an image of another size meets the net: pad and crop back, or resize and back; "
+        "default: what the model's header prefers, else pad",
     )
     return p
 
