@@ -93,3 +93,24 @@ def test_each_shipped_model_beats_the_mean_photo_on_val(name, shared_data):
     mean = _mean(str(root), ck.meta["direction"], resolve_holdout(root, "val", None, ck.meta), (w, h))
     baseline = float(np.mean([l1(mean, target) for _, _, target in pairs]))
     assert r["l1"] < baseline, f"{name}: L1 {r['l1']:.4f} is not below the mean photo's {baseline:.4f}"
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_each_generator_names_the_sketchpad_train_command_that_made_it(name):
+    """Every shipped generator comes from the one trainer: its header holds the `sketchpad train` line(s)
+    that made it, on the data set of its task, for its kind of model. (The shipped segmenter still predates
+    `sketchpad train --model segmenter`: weights/README.md says why.)"""
+    import shlex
+
+    h = read_header(WEIGHTS / name)
+    commands = h["training"].get("commands")
+    assert commands, f"{name}: no training.commands"
+    task = name.removesuffix(".safetensors").removesuffix("-live").removesuffix("-seg")
+    for line in commands:
+        argv = shlex.split(line)
+        assert argv[:2] == ["sketchpad", "train"], line
+        opts = dict(zip(argv[2::1], argv[3::1], strict=False))
+        assert Path(opts["--data"]).name == TASKS[task], line
+        assert opts["--model"] == ("segmenter" if name.endswith("-seg.safetensors") else "pix2pix"), line
+        if h.get("role") == "live":
+            assert "--teacher" in argv, line
