@@ -26,7 +26,7 @@ from .checkpoint import Checkpoint, load_checkpoint, printable
 from .errors import ImageError, SketchpadError
 from .fast import BACKENDS, checked_runner
 from .imageio import to_pixels
-from .modes import set_modes
+from .modes import set_modes, trained_bn_stats
 
 SEED_MAX = 2**63 - 1
 FITS = ("pad", "resize")
@@ -51,7 +51,7 @@ def trained_modes(cfg, *, batch_size: int, preprocess: str, sizes: dict[str, int
         w, h = (int(n) for n in max(sizes, key=sizes.get).split("x"))
         if (w // 2 if aligned else w) != h:
             fit = "resize"
-    return {"bn_stats": "image" if cfg.norm == "batch" and batch_size == 1 else "running", "fit": fit}
+    return {"bn_stats": trained_bn_stats(cfg.norm, batch_size), "fit": fit}
 
 
 class TranslatorError(SketchpadError, ValueError):

@@ -8,6 +8,13 @@ from torch import nn
 BN_STATS = ("running", "image")
 
 
+def trained_bn_stats(norm: str, batch_size: int) -> str:
+    """The batch-norm statistics a generator trained so runs best on: batch norm at batch size 1 saw each
+    image's own statistics in every step, while its running statistics average only the last few images
+    ("image"); anything else keeps its running statistics."""
+    return "image" if norm == "batch" and batch_size == 1 else "running"
+
+
 def set_modes(net: nn.Module, *, bn_stats: str = "running", dropout: bool = False) -> None:
     """Put each layer in the mode asked for: batch norm from running or this image's statistics,
     dropout on or off, without ever updating the stored running statistics."""

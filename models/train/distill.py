@@ -15,7 +15,7 @@ from torch import nn
 from ..checkpoint import Checkpoint, load_checkpoint
 from ..errors import DataError
 from ..generator import UnetBlock
-from ..modes import BN_STATS, set_modes
+from ..modes import BN_STATS, set_modes, trained_bn_stats
 from ..norm import init_weights
 
 #: U-Net levels whose decoder outputs are matched, counted below the outermost (1 = ngf channels, H/2)
@@ -93,12 +93,8 @@ def teacher_bn_stats(meta: dict[str, Any]) -> str:
     if isinstance(inference, dict) and inference.get("bn_stats") in BN_STATS:
         return inference["bn_stats"]
     options = meta.get("training")
-    if (
-        isinstance(options, dict)
-        and options.get("batch_size") == 1
-        and options.get("norm", "batch") == "batch"
-    ):
-        return "image"
+    if isinstance(options, dict):
+        return trained_bn_stats(options.get("norm", "batch"), options.get("batch_size"))
     return "running"
 
 
