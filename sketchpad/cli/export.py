@@ -172,14 +172,19 @@ def _safetensors(args) -> int:
     meta = _shipped_meta(args, meta)
     save_checkpoint(out, ckpt.net, meta, half=args.fp16)
     size = out.stat().st_size / 2**20
-    training = meta.get("training") if isinstance(meta.get("training"), dict) else {}
-    made_by = len(training.get("commands") or [])
+    made_by = _command_count(meta)
     print(
         f"{printable_path(out)}: {ckpt.config.name} ngf {ckpt.config.ngf}, "
         f"{'fp16' if args.fp16 else 'fp32'}, {size:.1f} MiB, role {meta.get('role', 'full')}, "
         f"{made_by} training command line(s) in its header"
     )
     return 0
+
+
+def _command_count(meta: dict) -> int:
+    """How many training command lines a header holds (what the export's summary line reports)."""
+    training = meta.get("training") if isinstance(meta.get("training"), dict) else {}
+    return len(training.get("commands") or [])
 
 
 def _segmenter(args, out: Path) -> int:
@@ -191,8 +196,7 @@ def _segmenter(args, out: Path) -> int:
     meta = _shipped_meta(args, read_header(args.checkpoint))
     save_segmenter(out, seg.net, meta, half=args.fp16)
     cfg = seg.net.cfg
-    training = meta.get("training") if isinstance(meta.get("training"), dict) else {}
-    made_by = len(training.get("commands") or [])
+    made_by = _command_count(meta)
     print(
         f"{printable_path(out)}: segmenter {cfg.name} ngf {cfg.ngf}, {cfg.output_nc} classes, "
         f"{'fp16' if args.fp16 else 'fp32'}, {out.stat().st_size / 2**20:.1f} MiB, "
