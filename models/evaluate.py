@@ -1,6 +1,8 @@
 """Evaluating a generator on a split: L1, PSNR and SSIM against the real images, and for label-map models the
 FCN-score of the pix2pix paper (a segmenter run on the generated photos and on the real ones, scored
-against the input labels). Optionally the trivial baseline: the mean training photo as every output.
+against the input labels; "fcn_ratio" is generated over real pixel accuracy). Optionally the trivial
+baselines: the mean training photo as every output (with a segmenter, its FCN-score too: the judge's floor)
+and, for label maps, the majority class answered everywhere ("baseline_majority_class").
 
     from models.evaluate import evaluate
     evaluate("weights/facades.safetensors", "../shared/data/facades", "val",
@@ -126,6 +128,16 @@ def _image_scores(outputs: list[np.ndarray], targets: list[np.ndarray]) -> dict[
     }
 
 
+def majority_class(label_maps: list[np.ndarray], palette) -> dict[str, Any]:
+    """The class that covers most pixels of `label_maps` and its share: the pixel accuracy of a segmenter
+    that answers it everywhere."""
+    counts = np.zeros(len(palette), np.int64)
+    for labels in label_maps:
+        counts += np.bincount(label_indices(labels, palette).ravel(), minlength=len(palette))
+    top = int(counts.argmax())
+    return {"class": palette[top][0], "pixel_acc": float(counts[top] / max(int(counts.sum()), 1))}
+
+
 def fcn_scores(
     segmenter, photos: list[np.ndarray], label_maps: list[np.ndarray], palette
 ) -> dict[str, float]:
@@ -207,6 +219,7 @@ def evaluate(
             for short, k in zip(("pixel_acc", "class_acc", "miou"), keys, strict=True):
                 result[k] = fake[short]
                 result[k + "_real"] = real[short]
+            result["fcn_ratio"] = fake["pixel_acc"] / real["pixel_acc"] if real["pixel_acc"] else None
             result["segmenter"] = Path(segmenter).name
     if baseline:
         h, w = targets[0].shape[:2]
@@ -219,6 +232,13 @@ def evaluate(
             for t in targets
         ]
         result["baseline_mean_photo"] = _image_scores(means, targets)
+        if kind == "labels" and ckpt.palette:
+            inputs = [inp for _, inp, _ in pairs]
+            result["baseline_majority_class"] = majority_class(inputs, ckpt.palette)
+            if result.get("segmenter"):  # the judge's floor: what it gives a photo that says nothing
+                mean_fcn = fcn_scores(seg, means, inputs, ckpt.palette)
+                for short, k in zip(("pixel_acc", "class_acc", "miou"), keys, strict=True):
+                    result["baseline_mean_photo"][k] = mean_fcn[short]
     for k, v in list(result.items()):
         if isinstance(v, float) and not math.isfinite(v):
             result[k] = None

@@ -156,7 +156,15 @@ def run(args) -> int:
                 ("class acc", "fcn_class_acc"),
                 ("mean IoU", "fcn_miou"),
             ):
-                print(f"  FCN {label:<9} {result[key]:.3f}   (real photos {result[key + '_real']:.3f})")
+                line = f"  FCN {label:<9} {result[key]:.3f}   (real photos {result[key + '_real']:.3f}"
+                if key in result.get("baseline_mean_photo", {}):
+                    line += f", mean photo {result['baseline_mean_photo'][key]:.3f}"
+                print(line + ")")
+            line = f"  FCN ratio {result['fcn_ratio']:.2f} of the real photos' pixel acc"
+            if "baseline_majority_class" in result:
+                m = result["baseline_majority_class"]
+                line += f"   (the majority class, {m['class']}, everywhere: {m['pixel_acc']:.3f})"
+            print(line)
     print(f"  FID    n/a ({result['fid_note']})", file=sys.stdout)
     return 0
 

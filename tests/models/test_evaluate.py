@@ -14,7 +14,7 @@ from models.generator import GeneratorConfig, build_generator
 from models.inference import Translator
 from models.metrics import l1, psnr, ssim
 from models.palette import FACADES, colors, label_indices
-from models.segmenter import build_segmenter, save_segmenter
+from models.segmenter import build_segmenter, load_segmenter, save_segmenter
 from sketchpad.cli import main as cli
 
 S = 32
@@ -126,6 +126,35 @@ def test_mean_photo_baseline_by_hand(facades_like, labels_ckpt):
     targets = [read(facades_like / "val" / f"{i}.png")[:, :S] for i in range(3)]
     want = np.mean([np.abs(t / 255.0 - 100 / 255.0).mean() for t in targets])
     assert r["baseline_mean_photo"]["l1"] == pytest.approx(want)
+
+
+def test_baseline_gives_the_judges_floor_mean_photo_and_majority_class(
+    facades_like, labels_ckpt, segmenter_file
+):
+    r = evaluate(labels_ckpt, facades_like, "val", segmenter=segmenter_file, baseline=True)
+    maps = [read(facades_like / "val" / f"{i}.png")[:, S:] for i in range(3)]
+    idx = np.concatenate([label_indices(m, FACADES).ravel() for m in maps])
+    counts = np.bincount(idx, minlength=len(FACADES))
+    m = r["baseline_majority_class"]
+    assert m["class"] == FACADES[int(counts.argmax())][0]
+    assert m["pixel_acc"] == pytest.approx(counts.max() / counts.sum())
+    mean = mean_photo(facades_like, direction="BtoA")
+    seg = load_segmenter(segmenter_file)
+    want = fcn_scores(seg, [mean] * 3, maps, FACADES)
+    assert r["baseline_mean_photo"]["fcn_pixel_acc"] == pytest.approx(want["pixel_acc"])
+    assert r["baseline_mean_photo"]["fcn_miou"] == pytest.approx(want["miou"])
+    assert r["fcn_ratio"] == pytest.approx(r["fcn_pixel_acc"] / r["fcn_pixel_acc_real"])
+    # without a judge the majority class is still given, the mean photo's FCN-score is not
+    r = evaluate(labels_ckpt, facades_like, "val", baseline=True)
+    assert r["baseline_majority_class"] == m and "fcn_pixel_acc" not in r["baseline_mean_photo"]
+
+
+def test_cli_text_names_the_judges_floor(facades_like, labels_ckpt, segmenter_file, capsys):
+    argv = ["eval", str(labels_ckpt), "--data", str(facades_like), "--baseline", "--segmenter"]
+    assert cli([*argv, str(segmenter_file)]) == 0
+    out = capsys.readouterr().out
+    assert "mean photo" in out.split("FCN pixel acc")[1].splitlines()[0]
+    assert "FCN ratio" in out and "majority class" in out
 
 
 @pytest.fixture
