@@ -23,7 +23,7 @@ from torch import nn
 
 from .errors import SketchpadError
 from .generator import ResnetBlock, ResnetGenerator, UnetBlock, UnetGenerator
-from .modes import set_modes
+from .modes import in_modes
 
 OPSET = 17  # onnxruntime >= 1.12 runs it; every op we emit has been stable since opset 11-14
 IR_VERSION = 8
@@ -243,16 +243,8 @@ def onnx_model(
 
 def torch_reference(net: nn.Module, x: torch.Tensor, bn_stats: str = "running") -> torch.Tensor:
     """`net(x)` in the mode the export is made for (dropout off), leaving the net's modes as they were."""
-    saved = [(m, m.training, getattr(m, "track_running_stats", None)) for m in net.modules()]
-    try:
-        set_modes(net, bn_stats=bn_stats, dropout=False)
-        with torch.no_grad():
-            return net(x.to(next(net.parameters()).device)).float().cpu()
-    finally:
-        for m, training, track in saved:
-            m.training = training
-            if track is not None:
-                m.track_running_stats = track
+    with in_modes(net, bn_stats=bn_stats):
+        return net(x.to(next(net.parameters()).device)).float().cpu()
 
 
 def max_abs_diff_onnx(

@@ -3,6 +3,10 @@ off. Below the runtime layer (inference, fast, export), which all put a net in t
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
 from torch import nn
 
 BN_STATS = ("running", "image")
@@ -29,3 +33,20 @@ def set_modes(net: nn.Module, *, bn_stats: str = "running", dropout: bool = Fals
             m.track_running_stats = not image
         elif isinstance(m, nn.Dropout):
             m.train(dropout)
+
+
+@contextmanager
+def in_modes(*nets: nn.Module, bn_stats: str = "running", dropout: bool = False) -> Iterator[None]:
+    """`set_modes` for the block, without gradients; every module's mode (and batch norm's tracking flag)
+    is put back after, so a training net carries on as it was."""
+    saved = [(m, m.training, getattr(m, "track_running_stats", None)) for net in nets for m in net.modules()]
+    try:
+        for net in nets:
+            set_modes(net, bn_stats=bn_stats, dropout=dropout)
+        with torch.no_grad():
+            yield
+    finally:
+        for m, training, track in saved:
+            m.training = training
+            if track is not None:
+                m.track_running_stats = track

@@ -13,6 +13,7 @@ from torch import nn
 
 from ..checkpoint import write_safetensors
 from ..losses import GANLoss, gradient_penalty
+from ..modes import in_modes
 from ..norm import init_weights
 from .base import GANModel, set_requires_grad
 from .common import Dist, TrainOptions
@@ -143,21 +144,10 @@ class DCGAN(GANModel):
         values = torch.stack([loss_G, loss_D_real, loss_D_fake]).detach().float().cpu().tolist()
         return dict(zip(self.loss_names, values, strict=True))
 
-    @torch.no_grad()
     def generate(self, z: torch.Tensor) -> torch.Tensor:
         """G(z) with this batch's statistics (early running statistics are poor), stored ones untouched."""
-        saved = [
-            (m, m.training, m.track_running_stats) for m in self.G.modules() if isinstance(m, nn.BatchNorm2d)
-        ]
-        for m, _, _ in saved:
-            m.train(True)
-            m.track_running_stats = False
-        try:
+        with in_modes(self.G, bn_stats="image"):
             return self.G(z.to(self.device)).float().cpu()
-        finally:
-            for m, training, track in saved:
-                m.train(training)
-                m.track_running_stats = track
 
     def sample_rows(self, batch: dict) -> list[list[torch.Tensor]]:
         images = self.generate(self.fixed_z)

@@ -14,7 +14,8 @@ from torch import nn
 from ..discriminator import DiscriminatorConfig, build_discriminator
 from ..generator import GeneratorConfig, build_generator, config_for
 from ..losses import GANLoss, gradient_penalty
-from .base import GANModel, eval_mode, set_requires_grad
+from ..modes import in_modes, trained_bn_stats
+from .base import GANModel, set_requires_grad
 from .common import Dist, TrainOptions
 from .distill import FEAT_LEVELS, Adapters, FeatureTap, freeze
 from .runfolder import G_FILE
@@ -161,9 +162,15 @@ class Pix2Pix(GANModel):
         return loss_T, loss_F
 
     def translate(self, A: torch.Tensor) -> torch.Tensor:
-        """G(A) with running statistics and no dropout, leaving training state untouched."""
-        with eval_mode(self.G):
-            return self.G(self.to_device(A)).float()
+        """G(A) as the exported file runs it (its header's "inference"), no dropout, training state untouched:
+        batch norm trained one image at a time normalises each image by its own statistics (the running
+        ones swing from epoch to epoch: a val curve on them is noise), else by the running statistics."""
+        bn_stats = trained_bn_stats(self.opts.norm, self.opts.batch_size)
+        A = self.to_device(A)
+        with in_modes(self.G, bn_stats=bn_stats):
+            if bn_stats == "image":
+                return torch.cat([self.G(a[None]) for a in A]).float()
+            return self.G(A).float()
 
     def sample_rows(self, batch: dict) -> list[list[torch.Tensor]]:
         fake = self.translate(batch["A"]).cpu()

@@ -92,6 +92,34 @@ def test_step_order_and_adam_settings():
     assert all(not p.requires_grad for p in m.D.parameters())  # frozen after the G step, as in the paper
 
 
+@pytest.mark.parametrize("batch_size", [1, 2])
+def test_val_and_samples_run_g_as_its_exported_file_will(batch_size):
+    """Batch 1: each image on its own statistics (what the header's "inference" says); else running."""
+    from models.modes import set_modes
+
+    o = make_options("pix2pix", ngf=4, ndf=4, num_downs=5, crop_size=32, batch_size=batch_size)
+    m = Pix2Pix(o, 3, 3)
+    torch.manual_seed(0)
+    for _ in range(2):
+        m.step(
+            {"A": torch.rand(batch_size, 3, 32, 32) * 2 - 1, "B": torch.rand(batch_size, 3, 32, 32) * 2 - 1}
+        )
+    A = torch.rand(3, 3, 32, 32) * 2 - 1
+    buffers = {k: v.clone() for k, v in m.G.state_dict().items()}
+    got = m.translate(A)
+    assert m.G.training and all(torch.equal(v, buffers[k]) for k, v in m.G.state_dict().items())
+    ref = Pix2Pix(o, 3, 3, G=None)
+    ref.G.load_state_dict(m.G.state_dict())
+    set_modes(ref.G, bn_stats="image" if batch_size == 1 else "running")
+    with torch.no_grad():
+        want = torch.cat([ref.G(a[None]) for a in A])
+    assert torch.allclose(got, want, atol=1e-5)
+    set_modes(ref.G, bn_stats="running" if batch_size == 1 else "image")
+    with torch.no_grad():
+        other = torch.cat([ref.G(a[None]) for a in A])
+    assert not torch.allclose(got, other, atol=1e-3)  # the two modes differ: the test can tell them apart
+
+
 def test_tiny_pix2pix_lowers_l1(tmp_path):
     data = make_inversion_set(tmp_path / "inv", n_train=10, n_val=4)
     t = Trainer.create(tiny(data, tmp_path / "run", n_epochs=6, n_epochs_decay=4, lr=1e-3), progress=False)
