@@ -2,7 +2,9 @@
 FCN-score of the pix2pix paper (a segmenter run on the generated photos and on the real ones, scored
 against the input labels; "fcn_ratio" is generated over real pixel accuracy). Optionally the trivial
 baselines: the mean training photo as every output (with a segmenter, its FCN-score too: the judge's floor)
-and, for label maps, the majority class answered everywhere ("baseline_majority_class").
+and, for label maps, the majority class answered everywhere ("baseline_majority_class"). "grid" and
+"grid_real" measure a checkerboard locked to the pixel grid in the outputs and the real photos (it shows
+where the net runs at the image's own pixels, fit "pad"; a resize back smears it).
 
     from models.evaluate import evaluate
     evaluate("weights/facades.safetensors", "../shared/data/facades", "val",
@@ -29,7 +31,7 @@ from .checkpoint import Checkpoint, load_checkpoint
 from .data import DataOptions, PairedDataset, detect_format, list_split
 from .errors import DataError
 from .inference import Translator
-from .metrics import confusion, l1, psnr, segmentation_scores, ssim
+from .metrics import confusion, grid, l1, psnr, segmentation_scores, ssim
 from .palette import label_indices
 
 DEFAULT_HOLDOUT = 15  # the val pairs cut from train for sets without a val folder (faces, shoes)
@@ -199,6 +201,9 @@ def evaluate(
         "bn_stats": tr.bn_stats,
         "fit": tr.fit,
         **_image_scores(outputs, targets),
+        # the checkerboard of stride-2 upsampling, period 2, against the real photos' (see metrics.grid)
+        "grid": float(np.mean([grid(o) for o in outputs])),
+        "grid_real": float(np.mean([grid(t) for t in targets])),
         "fid": None,
         "fid_note": FID_NOTE,
     }

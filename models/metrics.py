@@ -1,4 +1,5 @@
-"""Image quality metrics on pixels in [0, 1]: L1, PSNR, SSIM, and the FCN-score's segmentation accuracies.
+"""Image quality metrics on pixels in [0, 1]: L1, PSNR, SSIM, a checkerboard measure (`grid`), and the
+FCN-score's segmentation accuracies.
 
 SSIM follows Wang et al. 2004 as scikit-image computes it with `gaussian_weights=True, sigma=1.5,
 use_sample_covariance=False, data_range=1`: an 11x11 Gaussian window (sigma 1.5, truncated at 3.5 sigma),
@@ -84,6 +85,20 @@ def ssim(a, b, data_range: float = 1.0) -> float:
 
 
 # ---------------------------------------------------------------- segmentation (FCN-score)
+
+
+def grid(img, period: int = 2) -> float:
+    """How strong a pattern repeating every `period` pixels is, locked to the pixel grid: the RMS (on the
+    [0, 1] scale) of the image's mean `period` x `period` tile (all tiles from the top-left corner
+    averaged, gray, its own mean removed). Stride-2 upsampling draws such a checkerboard; in a photo the
+    tiles' content averages out (edges2shoes val: 0.00005 at period 2)."""
+    a = as_unit(img)
+    g = a.mean(axis=2) if a.ndim == 3 else a
+    h, w = g.shape[0] // period * period, g.shape[1] // period * period
+    if h == 0 or w == 0:
+        raise ValueError(f"an image of {g.shape[1]}x{g.shape[0]} px has no {period}x{period} tile")
+    tile = g[:h, :w].reshape(h // period, period, w // period, period).mean(axis=(0, 2))
+    return float(np.sqrt(((tile - tile.mean()) ** 2).mean()))
 
 
 def confusion(pred: np.ndarray, truth: np.ndarray, n_classes: int) -> np.ndarray:

@@ -147,6 +147,9 @@ def run(args) -> int:
         if "baseline_mean_photo" in result:
             line += f"   (mean photo {fmt.format(result['baseline_mean_photo'][key])})"
         print(line)
+    print(
+        f"  Grid   {result['grid']:.5f}   (real photos {result['grid_real']:.5f}; the period-2 checkerboard)"
+    )
     if result["input_kind"] == "labels":
         if result.get("fcn_pixel_acc") is None:
             print(f"  FCN-score: not computed ({result.get('fcn_note', '')})")

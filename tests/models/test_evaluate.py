@@ -12,7 +12,7 @@ from models.checkpoint import save_checkpoint
 from models.evaluate import evaluate, fcn_scores, mean_photo, val_strip
 from models.generator import GeneratorConfig, build_generator
 from models.inference import Translator
-from models.metrics import l1, psnr, ssim
+from models.metrics import grid, l1, psnr, ssim
 from models.palette import FACADES, colors, label_indices
 from models.segmenter import build_segmenter, load_segmenter, save_segmenter
 from sketchpad.cli import main as cli
@@ -90,6 +90,8 @@ def test_metrics_equal_the_translator_outputs_scored_by_hand(facades_like, label
     assert r["l1"] == pytest.approx(np.mean([l1(o, g) for o, g in zip(outs, targets, strict=True)]))
     assert r["psnr"] == pytest.approx(np.mean([psnr(o, g) for o, g in zip(outs, targets, strict=True)]))
     assert r["ssim"] == pytest.approx(np.mean([ssim(o, g) for o, g in zip(outs, targets, strict=True)]))
+    assert r["grid"] == pytest.approx(np.mean([grid(o) for o in outs]))
+    assert r["grid_real"] == pytest.approx(np.mean([grid(g) for g in targets]))
     assert r["fid"] is None and "Inception" in r["fid_note"]
     assert r["fcn_pixel_acc"] is None and r["fcn_note"]  # no segmenter given
 
@@ -208,7 +210,7 @@ def test_cli_json_prints_one_object(facades_like, labels_ckpt, segmenter_file, c
 def test_cli_text_output(facades_like, labels_ckpt, capsys):
     assert cli(["eval", str(labels_ckpt), "--data", str(facades_like), "--baseline"]) == 0
     out = capsys.readouterr().out
-    assert "L1" in out and "mean photo" in out and "FID" in out
+    assert "L1" in out and "mean photo" in out and "FID" in out and "Grid" in out
 
 
 @pytest.mark.parametrize(

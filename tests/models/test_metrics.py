@@ -12,6 +12,7 @@ from models.metrics import (
     SSIM_K2,
     confusion,
     gaussian_window,
+    grid,
     l1,
     psnr,
     segmentation_scores,
@@ -121,3 +122,19 @@ def test_segmentation_scores_by_hand():
     assert s["class_acc"] == pytest.approx((0.5 + 1.0 + 0.75) / 3)
     # IoU: class 0: 1 / (2 + 2 - 1); class 1: 2 / (2 + 3 - 2); class 2: 3 / (4 + 3 - 3)
     assert s["miou"] == pytest.approx((1 / 3 + 2 / 3 + 3 / 4) / 3)
+
+
+def test_grid_measures_a_checkerboard_locked_to_the_pixels():
+    board = (np.indices((64, 48)).sum(0) % 2).astype(np.uint8) * 255  # 0/255 alternating
+    assert grid(board) == pytest.approx(0.5)  # mean tile [[0, 1], [1, 0]], RMS about its mean 0.5
+    assert grid(np.stack([board] * 3, axis=2)) == pytest.approx(0.5)
+    assert grid(board[1:, :]) == pytest.approx(0.5)  # its phase does not matter
+    assert grid(np.full((64, 48), 0.3)) == 0.0
+    rng = np.random.default_rng(0)
+    smooth = np.cumsum(rng.normal(0, 0.01, (256, 256)), 1) + 0.5  # texture with no period
+    assert grid(smooth) < 0.002
+    faint = smooth + 0.02 * (np.indices((256, 256)).sum(0) % 2)
+    assert grid(faint) == pytest.approx(0.01, abs=0.002)  # a faint board on top of it is found
+    assert grid(board, period=4) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="no 2x2 tile"):
+        grid(np.zeros((1, 5)))
