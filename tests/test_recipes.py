@@ -71,6 +71,33 @@ def test_the_segmenter_stage(recipes):
         recipes.train_options("shoes", "segmenter", data_root="data", out="RUN")
 
 
+def test_the_fix_stages_go_on_at_the_resolution_the_file_runs_at(recipes):
+    full = recipes.train_options("faces", "full", data_root="data", out="RUN")
+    fix = recipes.train_options(
+        "faces", "full-fix", data_root="data", out="FIX", init="RUN/latest.safetensors"
+    )
+    assert (fix.load_size, fix.crop_size, fix.lr, fix.init) == (256, 256, 1e-4, "RUN/latest.safetensors")
+    assert (fix.ngf, fix.ndf, fix.name, fix.input_nc) == (full.ngf, full.ndf, "faces", 1)
+    assert parse_train(recipes.render_command(fix)) == fix
+    live = recipes.train_options("faces", "live-fix", data_root="data", out="L", init="i", teacher="FIX/t")
+    assert (live.name, live.ngf, live.load_size, live.teacher) == ("faces-live", 16, 256, "FIX/t")
+    export = shlex.split(recipes.export_command("faces", "live-fix", "L", "weights/faces-live.safetensors"))
+    assert export[export.index("--role") + 1] == "live" and export[export.index("--name") + 1] == "faces-live"
+
+
+def test_the_script_asks_for_init_with_the_fix_stages_only(tmp_path):
+    def run(*args):
+        p = subprocess.run([sys.executable, str(TOOL), *args], capture_output=True, text=True, timeout=120)
+        return p.returncode, p.stdout, p.stderr
+
+    rc, out, _ = run("shoes", "full-fix", "--out", "F", "--init", "R/latest.safetensors")
+    assert rc == 0 and "--init R/latest.safetensors" in out and "--load-size 256" in out
+    assert run("shoes", "full-fix", "--out", "F")[0] == 2
+    assert run("shoes", "full", "--out", "F", "--init", "x")[0] == 2
+    rc, _, err = run("shoes", "live-fix", "--out", "F", "--init", "x")
+    assert rc == 2 and "--teacher" in err
+
+
 def test_it_runs_as_a_script_from_the_clone(tmp_path):
     run = [sys.executable, str(TOOL), "facades", "segmenter", "--out", str(tmp_path / "run")]
     p = subprocess.run(run, capture_output=True, text=True, timeout=120, cwd=tmp_path)
