@@ -21,6 +21,7 @@ from torch import nn
 from .checkpoint_safety import MAX_CHECKPOINT_BYTES, load_pth, parse_json, read_safetensors_header
 from .errors import CheckpointError
 from .generator import ARCH_LIMITS, MAX_PARAMS, GeneratorConfig, ResnetGenerator, UnetGenerator
+from .modes import BN_STATS, FITS
 from .reference import check_overrides
 from .reference import infer_config as infer_config  # re-exported: callers read architectures from here
 
@@ -195,8 +196,8 @@ def check_meta(meta: dict[str, Any], name: str = "checkpoint") -> dict[str, Any]
     modes = meta.get("inference")
     if modes is not None and not (
         isinstance(modes, dict)
-        and modes.get("bn_stats", "running") in ("running", "image")
-        and modes.get("fit", "pad") in ("pad", "resize")
+        and modes.get("bn_stats", "running") in BN_STATS
+        and modes.get("fit", "pad") in FITS
     ):
         raise bad("inference")
     palette = meta.get("palette")

@@ -23,7 +23,7 @@ from torch import nn
 
 from .errors import SketchpadError
 from .generator import ResnetBlock, ResnetGenerator, UnetBlock, UnetGenerator
-from .modes import in_modes
+from .modes import BN_STATS, in_modes
 
 OPSET = 17  # onnxruntime >= 1.12 runs it; every op we emit has been stable since opset 11-14
 IR_VERSION = 8
@@ -211,7 +211,7 @@ def onnx_model(
     `SessionOptions.add_external_initializers`."""
     from onnx import TensorProto, helper
 
-    if bn_stats not in ("running", "image"):
+    if bn_stats not in BN_STATS:
         raise ValueError("bn_stats must be 'running' or 'image'")
     cfg = getattr(net, "cfg", None)
     input_nc = input_nc or (cfg.input_nc if cfg else 3)

@@ -26,10 +26,9 @@ from .checkpoint import Checkpoint, load_checkpoint, printable
 from .errors import ImageError, SketchpadError
 from .fast import BACKENDS, checked_runner
 from .imageio import to_pixels
-from .modes import set_modes, trained_bn_stats
+from .modes import FITS, set_modes, trained_bn_stats
 
 SEED_MAX = 2**63 - 1
-FITS = ("pad", "resize")
 
 
 def preferred_modes(meta: dict) -> tuple[str, str]:

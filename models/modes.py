@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 BN_STATS = ("running", "image")
+FITS = ("pad", "resize")  # pad to what the net takes, or resize to its training size and back
 
 
 def trained_bn_stats(norm: str, batch_size: int) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from models.errors import DataError
 from models.evaluate import evaluate, val_strip
+from models.modes import BN_STATS, FITS
 from sketchpad.paths import WEIGHTS_DIR, shipped_checkpoint
 
 from . import UsageError, check_output, int_in, printable_path
@@ -53,13 +54,13 @@ def add_parser(sub):
     p.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
     p.add_argument(
         "--bn-stats",
-        choices=["running", "image"],
+        choices=BN_STATS,
         default=None,
         help="batch norm from the training statistics or each image's (default: what the model prefers)",
     )
     p.add_argument(
         "--fit",
-        choices=["pad", "resize"],
+        choices=FITS,
         default=None,
         help="pad to what the net takes, or resize to its training size (default: what the model prefers)",
     )

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from models.checkpoint import load_checkpoint
+from models.modes import BN_STATS, FITS
 
 from . import UsageError, check_output, int_in, printable_path
 
@@ -53,14 +54,14 @@ def add_parser(sub):
     )
     p.add_argument(
         "--bn-stats",
-        choices=["running", "image"],
+        choices=BN_STATS,
         default=None,
         help="batch norm from running statistics (eval) or the image's own (as instance norm in ONNX); "
         "with -o the mode the header prefers; default: the header's preference, else running",
     )
     p.add_argument(
         "--fit",
-        choices=["pad", "resize"],
+        choices=FITS,
         default=None,
         help="with -o: the fit the header prefers (pad to what the net takes, or resize to its size)",
     )

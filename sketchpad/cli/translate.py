@@ -11,6 +11,7 @@ from pathlib import Path
 
 from models.imageio import load_image, save_png
 from models.inference import Translator, pick_device
+from models.modes import BN_STATS, FITS
 from sketchpad.paths import shipped_checkpoint
 
 from . import UsageError, check_folder, check_output, is_folder, output_error, printable_path, seed_type
@@ -26,7 +27,7 @@ def add_parser(sub):
     )
     p.add_argument(
         "--bn-stats",
-        choices=["running", "image"],
+        choices=BN_STATS,
         default=None,
         help="batch norm from the training statistics (running) or this image's (image, the reference test "
         "script without --eval); default: what the model's header prefers, else running",
@@ -38,7 +39,7 @@ def add_parser(sub):
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
     p.add_argument(
         "--fit",
-        choices=["pad", "resize"],
+        choices=FITS,
         default=None,
         help="how an image of another size meets the net: pad and crop back, or resize and back; "
         "default: what the model's header prefers, else pad",
