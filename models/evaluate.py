@@ -207,9 +207,11 @@ def evaluate(
         "fid": None,
         "fid_note": FID_NOTE,
     }
+    inputs = [inp for _, inp, _ in pairs]
+    keys = ("fcn_pixel_acc", "fcn_class_acc", "fcn_miou")
+    seg = None  # the FCN-score judge, loaded for label-map models with a palette
     if kind == "labels":
         palette = ckpt.palette
-        keys = ("fcn_pixel_acc", "fcn_class_acc", "fcn_miou")
         if segmenter is None or not palette:
             for k in keys:
                 result[k] = result[k + "_real"] = None
@@ -218,7 +220,6 @@ def evaluate(
             from .segmenter import load_segmenter
 
             seg = load_segmenter(segmenter)
-            inputs = [inp for _, inp, _ in pairs]
             fake = fcn_scores(seg, outputs, inputs, palette)
             real = fcn_scores(seg, targets, inputs, palette)
             for short, k in zip(("pixel_acc", "class_acc", "miou"), keys, strict=True):
@@ -238,9 +239,8 @@ def evaluate(
         ]
         result["baseline_mean_photo"] = _image_scores(means, targets)
         if kind == "labels" and ckpt.palette:
-            inputs = [inp for _, inp, _ in pairs]
             result["baseline_majority_class"] = majority_class(inputs, ckpt.palette)
-            if result.get("segmenter"):  # the judge's floor: what it gives a photo that says nothing
+            if seg is not None:  # the judge's floor: what it gives a photo that says nothing
                 mean_fcn = fcn_scores(seg, means, inputs, ckpt.palette)
                 for short, k in zip(("pixel_acc", "class_acc", "miou"), keys, strict=True):
                     result["baseline_mean_photo"][k] = mean_fcn[short]
