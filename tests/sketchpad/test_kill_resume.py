@@ -103,10 +103,13 @@ def _check_run_folder(run: Path) -> int:
     if (run / "latest_state.pt").exists():
         state = torch.load(run / "latest_state.pt", map_location="cpu", weights_only=True)
         state_iter = int(state["iter"])
+    if state_iter:
+        assert (run / "latest.safetensors").exists()  # a state never without its generator
     if (run / "latest.safetensors").exists():
         ckpt = load_checkpoint(run / "latest.safetensors")
         assert ckpt.config.ngf == 4
-        assert ckpt.meta["iter"] <= state_iter  # written after the state: never ahead of it
+        # written before the state that belongs to it: a kill between the two leaves it ahead, never behind
+        assert ckpt.meta["iter"] >= state_iter
     return state_iter
 
 
