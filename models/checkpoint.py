@@ -165,7 +165,7 @@ def arch_from_header(arch: Any, name: str = "checkpoint") -> GeneratorConfig:
         v = arch.get(key)
         if key in arch and not (type(v) is int and 0 <= v <= top):  # type() so that True is not an int
             raise CheckpointError(f"{name}: the header's architecture has an invalid {key} ({v!r:.40})")
-    for key in ("arch", "norm", "padding_type"):
+    for key in ("arch", "norm", "padding_type", "upsample"):
         if key in arch and not isinstance(arch[key], str):
             raise CheckpointError(f"{name}: the header's architecture has an invalid {key}")
     for key in ("dropout", "norm_affine", "norm_stats"):

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from .errors import SketchpadError
-from .generator import ResnetBlock, ResnetGenerator, UnetBlock, UnetGenerator
+from .generator import BlurConvTranspose2d, ResnetBlock, ResnetGenerator, UnetBlock, UnetGenerator
 from .modes import BN_STATS, in_modes
 
 OPSET = 17  # onnxruntime >= 1.12 runs it; every op we emit has been stable since opset 11-14
@@ -115,6 +115,35 @@ def _up2_as_convs(m: nn.ConvTranspose2d, x: str, g: _Graph) -> str:
     return g.node("DepthToSpace", [g.node("Concat", outs, axis=1)], blocksize=2, mode="DCR")
 
 
+def _emit_transposed(m: nn.ConvTranspose2d, x: str, g: _Graph) -> str:
+    if g.phases and _is_up2(m):
+        return _up2_as_convs(m, x, g)
+    ins = [x, g.const(_np(m.weight), "w")]
+    if m.bias is not None:
+        ins.append(g.const(_np(m.bias), "b"))
+    ph, pw = m.padding
+    return g.node(
+        "ConvTranspose",
+        ins,
+        kernel_shape=list(m.kernel_size),
+        strides=list(m.stride),
+        pads=[ph, pw, ph, pw],
+        output_padding=list(m.output_padding),
+        dilations=list(m.dilation),
+        group=m.groups,
+    )
+
+
+def _blur(m: BlurConvTranspose2d, x: str, g: _Graph) -> str:
+    """BlurConvTranspose2d's filter after its transposed conv: a reflect pad and a depthwise 3x3 conv."""
+    c = m.out_channels
+    t = np.array(m.TAPS, np.float32)
+    k = np.ascontiguousarray(np.broadcast_to(np.outer(t, t), (c, 1, 3, 3)))
+    pads = g.const(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "pads")
+    y = g.node("Pad", [x, pads], mode="reflect")
+    return g.node("Conv", [y, g.const(k, "blur")], kernel_shape=[3, 3], pads=[0, 0, 0, 0], group=c)
+
+
 def _emit(m: nn.Module, x: str, g: _Graph, bn_stats: str) -> str:
     """Append the ONNX nodes of module `m` applied to tensor `x`; returns the output's name."""
     if isinstance(m, UnetGenerator | ResnetGenerator):
@@ -144,23 +173,10 @@ def _emit(m: nn.Module, x: str, g: _Graph, bn_stats: str) -> str:
             dilations=list(m.dilation),
             group=m.groups,
         )
+    if isinstance(m, BlurConvTranspose2d):
+        return _blur(m, _emit_transposed(m, x, g), g)
     if isinstance(m, nn.ConvTranspose2d):
-        if g.phases and _is_up2(m):
-            return _up2_as_convs(m, x, g)
-        ins = [x, g.const(_np(m.weight), "w")]
-        if m.bias is not None:
-            ins.append(g.const(_np(m.bias), "b"))
-        ph, pw = m.padding
-        return g.node(
-            "ConvTranspose",
-            ins,
-            kernel_shape=list(m.kernel_size),
-            strides=list(m.stride),
-            pads=[ph, pw, ph, pw],
-            output_padding=list(m.output_padding),
-            dilations=list(m.dilation),
-            group=m.groups,
-        )
+        return _emit_transposed(m, x, g)
     if isinstance(m, nn.BatchNorm2d):
         c = m.num_features
         scale = _np(m.weight) if m.weight is not None else np.ones(c, np.float32)

@@ -7,9 +7,36 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .norm import NORMS, conv_bias, init_weights, norm_layer
+
+UPSAMPLES = ("transpose", "blur")
+
+
+class BlurConvTranspose2d(nn.ConvTranspose2d):
+    """A stride-2 transposed conv followed by the fixed filter [1, 2, 1]/4 in each direction (reflected at the
+    borders), channel by channel.
+
+    A stride-2 transposed conv draws its kernel's four phases (every other row and column) with different
+    weights, so even a flat input comes out as a 2x2 checkerboard (Odena et al., "Deconvolution and
+    Checkerboard Artifacts", 2016). The filter has a zero at the Nyquist frequency, so filter * kernel
+    weighs the four phases alike: a flat input gives a flat output, whatever the weights. Its parameters and
+    state-dict keys are the transposed conv's, so a reference-style file loads into it and fine-tunes."""
+
+    TAPS = (0.25, 0.5, 0.25)
+
+    def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
+        y = super().forward(x, output_size)
+        t = torch.tensor(self.TAPS, dtype=y.dtype, device=y.device)
+        k = (t[:, None] * t[None, :]).expand(y.shape[1], 1, 3, 3)
+        return F.conv2d(F.pad(y, (1, 1, 1, 1), mode="reflect"), k, groups=y.shape[1])
+
+
+def _up(cfg_upsample: str):
+    """The transposed-conv class for GeneratorConfig.upsample."""
+    return BlurConvTranspose2d if cfg_upsample == "blur" else nn.ConvTranspose2d
 
 
 @dataclass(frozen=True)
@@ -26,6 +53,9 @@ class GeneratorConfig:
     # None below means the reference's choice for `norm`: batch norm has both, instance norm neither.
     norm_affine: bool | None = None  # the norms learn a scale and shift
     norm_stats: bool | None = None  # the norms keep running statistics (and use them in eval mode)
+    # "transpose": the reference's stride-2 transposed convs; "blur": each followed by a fixed binomial
+    # filter, which cannot draw the checkerboard (same weights and keys: a "transpose" file fine-tunes as is)
+    upsample: str = "transpose"
 
     def __post_init__(self) -> None:
         if self.arch not in ("unet", "resnet"):
@@ -40,6 +70,8 @@ class GeneratorConfig:
             raise ValueError("n_blocks must be >= 0")
         if self.padding_type not in ("reflect", "replicate", "zero"):
             raise ValueError(f"unknown padding_type {self.padding_type!r}")
+        if self.upsample not in UPSAMPLES:
+            raise ValueError(f"upsample must be one of {UPSAMPLES}, not {self.upsample!r}")
         if self.norm == "none" and (self.norm_affine or self.norm_stats):
             raise ValueError("norm 'none' has no affine parameters or running statistics")
 
@@ -104,23 +136,23 @@ class UnetBlock(nn.Module):
         norm: str = "batch",
         make_norm: Callable[[int], nn.Module] | None = None,
         dropout: bool = False,
+        upsample: str = "transpose",
     ):
         super().__init__()
         self.outermost = outermost
+        up = _up(upsample)
         bias = conv_bias(norm)
         make_norm = make_norm or norm_layer(norm)
         input_nc = outer_nc if input_nc is None else input_nc
         down_conv = nn.Conv2d(input_nc, inner_nc, kernel_size=4, stride=2, padding=1, bias=bias)
         if outermost:
-            up_conv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, kernel_size=4, stride=2, padding=1)
+            up_conv = up(inner_nc * 2, outer_nc, kernel_size=4, stride=2, padding=1)
             layers = [down_conv, submodule, nn.ReLU(True), up_conv, nn.Tanh()]
         elif innermost:
-            up_conv = nn.ConvTranspose2d(inner_nc, outer_nc, kernel_size=4, stride=2, padding=1, bias=bias)
+            up_conv = up(inner_nc, outer_nc, kernel_size=4, stride=2, padding=1, bias=bias)
             layers = [nn.LeakyReLU(0.2, True), down_conv, nn.ReLU(True), up_conv, make_norm(outer_nc)]
         else:
-            up_conv = nn.ConvTranspose2d(
-                inner_nc * 2, outer_nc, kernel_size=4, stride=2, padding=1, bias=bias
-            )
+            up_conv = up(inner_nc * 2, outer_nc, kernel_size=4, stride=2, padding=1, bias=bias)
             layers = [nn.LeakyReLU(0.2, True), down_conv, make_norm(inner_nc), submodule]
             layers += [nn.ReLU(True), up_conv, make_norm(outer_nc)]
             if dropout:
@@ -141,7 +173,7 @@ class UnetGenerator(nn.Module):
         super().__init__()
         self.cfg = cfg
         ngf = cfg.ngf
-        norm = dict(norm=cfg.norm, make_norm=cfg.make_norm())
+        norm = dict(norm=cfg.norm, make_norm=cfg.make_norm(), upsample=cfg.upsample)
         block = UnetBlock(ngf * 8, ngf * 8, innermost=True, **norm)
         for _ in range(cfg.num_downs - 5):  # the 512-channel levels below the innermost carry dropout
             block = UnetBlock(ngf * 8, ngf * 8, submodule=block, dropout=cfg.dropout, **norm)
@@ -226,7 +258,7 @@ class ResnetGenerator(nn.Module):
         for i in range(2):
             mult = 2 ** (2 - i)
             layers += [
-                nn.ConvTranspose2d(
+                _up(cfg.upsample)(
                     ngf * mult, ngf * mult // 2, 3, stride=2, padding=1, output_padding=1, bias=bias
                 ),
                 make_norm(ngf * mult // 2),
@@ -264,6 +296,8 @@ def count_macs(net: nn.Module, size: int | tuple[int, int] = 256, in_channels: i
         elif isinstance(m, nn.ConvTranspose2d):
             k = m.kernel_size[0] * m.kernel_size[1] * (m.out_channels // m.groups)
             total += inp[0].numel() * k
+            if isinstance(m, BlurConvTranspose2d):
+                total += out.numel() * len(m.TAPS) ** 2  # the 3x3 filter, channel by channel
 
     handles = [
         m.register_forward_hook(hook) for m in net.modules() if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)

@@ -85,7 +85,26 @@ def test_the_fix_stages_go_on_at_the_resolution_the_file_runs_at(recipes):
     assert export[export.index("--role") + 1] == "live" and export[export.index("--name") + 1] == "faces-live"
 
 
-def test_the_script_asks_for_init_with_the_fix_stages_only(tmp_path):
+def test_the_blur_stages_turn_a_finished_file_into_blur_upsampling(recipes):
+    fix = recipes.train_options("shoes", "full-fix", data_root="data", out="FIX", init="RUN/g.safetensors")
+    blur = recipes.train_options("shoes", "full-blur", data_root="data", out="B", init="FIX/g.safetensors")
+    assert (blur.upsample, blur.load_size, blur.crop_size, blur.lr) == ("blur", 256, 256, 5e-5)
+    assert (blur.ngf, blur.ndf, blur.name, blur.init, fix.upsample) == (
+        fix.ngf,
+        fix.ndf,
+        "shoes",
+        "FIX/g.safetensors",
+        "",
+    )
+    line = recipes.render_command(blur)
+    assert "--upsample blur" in line and parse_train(line) == blur
+    live = recipes.train_options("shoes", "live-blur", data_root="data", out="L", init="i", teacher="B/t")
+    assert (live.name, live.ngf, live.upsample, live.teacher) == ("shoes-live", 16, "blur", "B/t")
+    export = shlex.split(recipes.export_command("shoes", "live-blur", "L", "weights/shoes-live.safetensors"))
+    assert export[export.index("--role") + 1] == "live" and export[export.index("--name") + 1] == "shoes-live"
+
+
+def test_the_script_asks_for_init_with_the_fix_and_blur_stages_only(tmp_path):
     def run(*args):
         p = subprocess.run([sys.executable, str(TOOL), *args], capture_output=True, text=True, timeout=120)
         return p.returncode, p.stdout, p.stderr
@@ -96,6 +115,9 @@ def test_the_script_asks_for_init_with_the_fix_stages_only(tmp_path):
     assert run("shoes", "full", "--out", "F", "--init", "x")[0] == 2
     rc, _, err = run("shoes", "live-fix", "--out", "F", "--init", "x")
     assert rc == 2 and "--teacher" in err
+    rc, out, _ = run("shoes", "full-blur", "--out", "B", "--init", "F/latest.safetensors")
+    assert rc == 0 and "--upsample blur" in out and "--init F/latest.safetensors" in out
+    assert run("shoes", "full-blur", "--out", "B")[0] == 2
 
 
 def test_it_runs_as_a_script_from_the_clone(tmp_path):

@@ -46,6 +46,9 @@ class TrainOptions:
     init_type: str = "normal"
     init_gain: float = 0.02
     num_downs: int = 0  # >0 overrides the U-Net depth of netG (tiny test nets)
+    # G's upsampling: "transpose" (the reference's) or "blur" (no checkerboard); "" = transpose, or with
+    # --init the checkpoint's own (a "transpose" file fine-tunes into "blur": the weights are the same)
+    upsample: str = ""
     nz: int = 100  # dcgan: latent size
     # objectives
     gan_mode: str = "vanilla"  # vanilla | lsgan | wgangp
@@ -102,7 +105,7 @@ class TrainOptions:
     def validate(self) -> None:
         """Raise a DataError (one line) for an option that cannot work."""
         from ..data import DIRECTIONS, PREPROCESS
-        from ..generator import PRESETS
+        from ..generator import PRESETS, UPSAMPLES
         from ..losses import GAN_MODES
         from ..norm import INITS, NORMS
 
@@ -164,6 +167,14 @@ class TrainOptions:
                 "--lambda-teacher/--lambda-feat must be >= 0",
             ),
             (self.num_downs == 0 or self.num_downs >= 5, "--num-downs must be >= 5"),
+            (
+                not self.upsample or self.upsample in UPSAMPLES,
+                f"--upsample must be one of {', '.join(UPSAMPLES)}",
+            ),
+            (
+                not (self.upsample and self.model == "dcgan"),
+                "--upsample applies to pix2pix and cyclegan generators",
+            ),
         ]
         for ok, message in checks:
             if not ok:
@@ -197,7 +208,7 @@ class TrainOptions:
 
 # Options of the GAN and distillation objectives: a segmenter (one net, cross-entropy) refuses them.
 SEGMENTER_UNUSED = ("ndf", "netD", "n_layers_D", "gan_mode", "lambda_L1", "pool_size", "lambda_A", "lambda_B",
-                    "lambda_identity", "teacher", "lambda_teacher", "lambda_feat", "nz")  # fmt: skip
+                    "lambda_identity", "teacher", "lambda_teacher", "lambda_feat", "nz", "upsample")  # fmt: skip
 
 # Sizes no real run comes near; above them an option is a typo that would exhaust memory or never end.
 LIMITS = {

@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -286,6 +287,8 @@ class Trainer:
         elif o.init:  # fine-tuning: the checkpoint decides the architecture and channels
             self.init_ckpt = load_checkpoint(o.init)
             self.init_arch = finetune_arch(self.init_ckpt)
+            if o.upsample and self.init_arch is not None:  # the same weights, upsampled as asked
+                self.init_arch = replace(self.init_arch, upsample=o.upsample)
         if self.init_arch is not None:
             o.input_nc, o.output_nc = self.init_arch.input_nc, self.init_arch.output_nc
         self.teacher_ckpt = None
@@ -342,7 +345,12 @@ class Trainer:
         cls = _model_class(o.model)
         kw: dict[str, Any] = {"device": self.device, "dist": self.dist}
         if self.init_ckpt is not None:
-            kw["G"] = self.init_ckpt.net.train()
+            G = self.init_ckpt.net
+            if self.init_arch is not None and G.cfg != self.init_arch:  # --upsample: same keys and shapes
+                state = G.state_dict()
+                G = build_generator(self.init_arch)
+                G.load_state_dict(state)
+            kw["G"] = G.train()
         elif self.init_arch is not None:
             kw["G"] = build_generator(self.init_arch)
         if self.teacher_ckpt is not None:

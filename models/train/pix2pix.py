@@ -25,6 +25,8 @@ def generator_config(opts: TrainOptions, input_nc: int, output_nc: int) -> Gener
     over = dict(
         input_nc=input_nc, output_nc=output_nc, ngf=opts.ngf, norm=opts.norm, dropout=not opts.no_dropout
     )
+    if opts.upsample:
+        over["upsample"] = opts.upsample
     if opts.num_downs and opts.netG.startswith("unet"):
         over["num_downs"] = opts.num_downs
     return config_for(opts.netG, **over)

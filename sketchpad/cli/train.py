@@ -32,6 +32,12 @@ def add_parser(sub):
     n.add_argument("--n-layers-D", dest="n_layers_D", type=int)
     n.add_argument("--norm", choices=["batch", "instance", "none"])
     n.add_argument("--no-dropout", action="store_true", default=None)
+    n.add_argument(
+        "--upsample",
+        choices=["transpose", "blur"],
+        help="G's upsampling: transpose (the reference's) or blur (a fixed filter after each transposed conv: "
+        "no checkerboard); with --init, turns that checkpoint's generator into it",
+    )
     n.add_argument("--init-type", choices=["normal", "xavier", "kaiming", "orthogonal"])
     n.add_argument("--init-gain", type=float)
     n.add_argument("--nz", type=int, help="dcgan: latent size")

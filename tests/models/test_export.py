@@ -32,6 +32,8 @@ def _net(name: str, **kw) -> nn.Module:
         ("unet_128", dict(ngf=4, norm="instance"), 128),
         ("resnet_6blocks", dict(ngf=4), (40, 56)),
         ("resnet_6blocks", dict(ngf=4, norm="batch", padding_type="zero", dropout=True), 32),
+        ("unet_128", dict(ngf=4, upsample="blur"), (128, 256)),
+        ("resnet_6blocks", dict(ngf=4, upsample="blur"), (40, 56)),
     ],
 )
 @pytest.mark.parametrize("bn_stats", ["running", "image"])
@@ -41,8 +43,9 @@ def test_onnx_matches_torch(name, kw, size, bn_stats):
     assert max_abs_diff_onnx(data, net, size, bn_stats) < 1e-4
 
 
-def test_transposed_convs_as_phase_convs_are_the_same_arithmetic():
-    net = _net("unet_128", ngf=4)
+@pytest.mark.parametrize("upsample", ["transpose", "blur"])
+def test_transposed_convs_as_phase_convs_are_the_same_arithmetic(upsample):
+    net = _net("unet_128", ngf=4, upsample=upsample)
     native = onnx_model(net).SerializeToString()
     phases = onnx_model(net, phases=True).SerializeToString()
     assert b"DepthToSpace" in phases and b"DepthToSpace" not in native

@@ -6,7 +6,15 @@ import pytest
 import torch
 
 from models.discriminator import DiscriminatorConfig, build_discriminator
-from models.generator import PRESETS, GeneratorConfig, build_generator, config_for, count_macs, count_params
+from models.generator import (
+    PRESETS,
+    BlurConvTranspose2d,
+    GeneratorConfig,
+    build_generator,
+    config_for,
+    count_macs,
+    count_params,
+)
 from models.norm import init_weights
 
 
@@ -92,3 +100,58 @@ def test_norm_affine_and_statistics(norm, affine, stats):
     assert GeneratorConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match="none"):
         GeneratorConfig(norm="none", norm_affine=True)
+
+
+def _flat_phases(up: torch.nn.Module, size: int = 12) -> torch.Tensor:
+    """The interior of `up` applied to a flat input, as its 2x2 phases' mean values: four equal numbers
+    when the layer draws no checkerboard."""
+    with torch.no_grad():
+        y = up(torch.ones(1, up.in_channels, size, size))[0, :, 4:-4, 4:-4]
+    return torch.stack([y[:, a::2, b::2].mean(dim=(1, 2)) for a in (0, 1) for b in (0, 1)])
+
+
+@pytest.mark.parametrize(
+    "kw", [dict(kernel_size=4, padding=1), dict(kernel_size=3, padding=1, output_padding=1)]
+)
+def test_blur_upsampling_draws_no_checkerboard_whatever_the_weights(kw):
+    torch.manual_seed(0)
+    plain = torch.nn.ConvTranspose2d(3, 5, stride=2, **kw)
+    blur = BlurConvTranspose2d(3, 5, stride=2, **kw)
+    blur.load_state_dict(plain.state_dict())  # the same parameters and keys
+    spread = lambda p: (p.max(0).values - p.min(0).values).max().item()  # noqa: E731
+    assert spread(_flat_phases(plain)) > 1e-2  # the reference layer: four phases, four values
+    assert spread(_flat_phases(blur)) < 1e-6
+    x = torch.rand(1, 3, 9, 7)
+    assert blur(x).shape == plain(x).shape  # a filter, not a change of size
+    assert torch.allclose(
+        blur(x).mean(), plain(x)[..., 1:-1, 1:-1].mean(), atol=0.05
+    )  # and it keeps the level
+
+
+@pytest.mark.parametrize("name", ["unet_128", "resnet_6blocks"])
+def test_upsample_blur_keeps_the_keys_so_a_transpose_file_loads(name):
+    torch.manual_seed(0)
+    plain = build_generator(config_for(name, ngf=4))
+    blur = build_generator(config_for(name, ngf=4, upsample="blur"))
+    assert plain.state_dict().keys() == blur.state_dict().keys()
+    blur.load_state_dict(plain.state_dict())
+    ups = [m for m in blur.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert ups and all(isinstance(m, BlurConvTranspose2d) for m in ups)
+    x = torch.rand(1, 3, 128, 128) * 2 - 1
+    plain.eval(), blur.eval()
+    assert not torch.allclose(plain(x), blur(x))  # the same weights, computing something else
+    outs = []
+    hooks = [m.register_forward_hook(lambda m, i, o: outs.append(o.numel())) for m in ups]
+    with torch.no_grad():
+        blur(torch.zeros(1, 3, 256, 256))
+    for h in hooks:
+        h.remove()
+    assert count_macs(blur) - count_macs(plain) == 9 * sum(outs)  # the filter: 9 MACs per value it makes
+    assert GeneratorConfig.from_dict(blur.cfg.to_dict()).upsample == "blur"
+    assert GeneratorConfig.from_dict(
+        {k: v for k, v in blur.cfg.to_dict().items() if k != "upsample"}
+    ).upsample == (
+        "transpose"  # a header written before the option: the reference's layers
+    )
+    with pytest.raises(ValueError, match="upsample"):
+        GeneratorConfig(upsample="bilinear")

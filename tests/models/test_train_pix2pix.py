@@ -308,3 +308,37 @@ def test_samples_every_tenth_of_a_run_and_at_its_end(tmp_path):
     assert _sample_iters(tmp_path / "stop") == [4]  # a stopped run ends with one too
     long = Trainer.create(tiny(data, tmp_path / "long", sample_every=-1, n_epochs=1000), progress=False)
     assert long.sample_every == 200  # a long run: at most 200 apart
+
+
+def test_upsample_blur_fine_tunes_a_transpose_run_with_its_weights(tmp_path):
+    from models.generator import BlurConvTranspose2d
+
+    data = make_inversion_set(tmp_path / "inv", n_train=6, n_val=2)
+    Trainer.create(tiny(data, tmp_path / "first", max_iters=2), progress=False).run()
+    first = tmp_path / "first" / "latest.safetensors"
+    assert load_checkpoint(first).config.upsample == "transpose"
+    t = Trainer.create(
+        tiny(data, tmp_path / "blur", max_iters=2, init=str(first), upsample="blur"), progress=False
+    )
+    assert t.model.G.cfg.upsample == "blur"
+    assert any(isinstance(m, BlurConvTranspose2d) for m in t.model.G.modules())
+    before = load_checkpoint(first).net.state_dict()
+    assert all(torch.equal(v, t.model.G.state_dict()[k]) for k, v in before.items())  # the same weights
+    t.run()
+    made = load_checkpoint(tmp_path / "blur" / "latest.safetensors")
+    assert (
+        made.config.upsample == "blur"
+        and read_header(tmp_path / "blur" / "latest.safetensors")["arch"]["upsample"] == "blur"
+    )
+    assert "--upsample blur" in made.meta["training"]["commands"][-1]
+    again = Trainer.resume(tmp_path / "blur", progress=False, overrides={"max_iters": 3})
+    assert again.model.G.cfg.upsample == "blur"  # a resume keeps it
+    # an --init of a blur file without --upsample keeps the file's own
+    t2 = Trainer.create(
+        tiny(data, tmp_path / "more", max_iters=1, init=str(tmp_path / "blur" / "latest.safetensors"))
+    )
+    assert t2.model.G.cfg.upsample == "blur"
+    with pytest.raises(DataError, match="--upsample"):
+        make_options("pix2pix", upsample="bilinear")
+    with pytest.raises(DataError, match="upsample"):
+        make_options("segmenter", upsample="blur")
