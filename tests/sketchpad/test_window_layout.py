@@ -99,9 +99,11 @@ def test_a_new_label_drawing_is_a_wall_that_translates_to_a_wall(qtbot):
         assert w.windowTitle().startswith("Untitled")
         wait_full(qtbot, w)
         out = w.current_result().astype(np.float64)[16:-16, 16:-16]
-        rows = out.mean(axis=2)
-        # A plain wall: nearly flat (the all-background map it replaced gives stripes: std ~44, steps ~18).
-        assert out.std() < 25 and np.abs(np.diff(rows, axis=0)).mean() < 8
+        grey = out.mean(axis=2)
+        # A plain wall, not a pattern: neighbouring pixels nearly agree along both axes (the all-background
+        # map it replaced gave stripes, steps ~18; the transposed-conv model a grid, steps ~7). Since the
+        # blur stage the wall is shaded and darker at its foot (std ~49), so the spread is not the test.
+        assert np.abs(np.diff(grey, axis=0)).mean() < 3 and np.abs(np.diff(grey, axis=1)).mean() < 3
         ref = Translator(paths.WEIGHTS_DIR / "facades.safetensors", device="cpu", backend="torch")
         assert np.array_equal(w.current_result(), ref(w.canvas.image_array()))
     finally:
