@@ -375,7 +375,7 @@ class Trainer:
             "training": {
                 **o.to_dict(),
                 "commands": list(self.commands),
-                "seconds": round(seconds, 1),
+                "seconds": round(seconds, 3),
                 "device": "; ".join(self.devices),
             },
             "epoch": self.epoch,
