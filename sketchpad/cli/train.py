@@ -8,6 +8,8 @@ import argparse
 import json
 import sys
 
+from models.generator import UPSAMPLES
+
 from . import UsageError
 
 
@@ -34,7 +36,7 @@ def add_parser(sub):
     n.add_argument("--no-dropout", action="store_true", default=None)
     n.add_argument(
         "--upsample",
-        choices=["transpose", "blur"],
+        choices=UPSAMPLES,
         help="G's upsampling: transpose (the reference's) or blur (a fixed filter after each transposed conv: "
         "no checkerboard); with --init, turns that checkpoint's generator into it",
     )
