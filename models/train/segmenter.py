@@ -6,6 +6,8 @@ judge robust to the colour casts of generated photos."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -13,7 +15,7 @@ from torch import nn
 
 from ..errors import DataError
 from ..palette import FACADES, Palette, colors, label_indices
-from ..segmenter import save_segmenter, segmenter_from_config
+from ..segmenter import SegmenterConfig, save_segmenter, segmenter_from_config
 from .base import GANModel, eval_mode
 from .common import Dist, TrainOptions
 from .pix2pix import generator_config
@@ -66,7 +68,10 @@ class Segmentation(GANModel):
         device: torch.device | str = "cpu",
         dist: Dist = Dist(),
         palette: Palette = FACADES,
+        pretrained: bool = True,
     ):
+        """`pretrained`: load `opts.pretrained`'s ImageNet weights into the encoder (a resume does not:
+        its state has the weights)."""
         super().__init__(opts, torch.device(device), dist)
         if opts.input_kind != "labels" or input_nc != 3 or output_nc != 3:
             raise DataError(
@@ -74,8 +79,17 @@ class Segmentation(GANModel):
                 f"(the input side here holds {opts.input_kind or 'unknown'} images)"
             )
         self.palette = palette
-        cfg = generator_config(opts, 3, len(palette))
+        if opts.netG == "mobilenetv2":
+            cfg = SegmenterConfig(output_nc=len(palette), ngf=opts.ngf)
+        else:
+            cfg = generator_config(opts, 3, len(palette))
         net = segmenter_from_config(cfg, init_type=opts.init_type, init_gain=opts.init_gain)
+        self.encoder_init = None  # where the encoder's ImageNet weights came from, for the header
+        if opts.pretrained and pretrained:
+            from ..backbone import imagenet_state
+
+            state, self.encoder_init = imagenet_state(opts.pretrained)
+            net.load_imagenet(state)
         self.S = self.place(net)
         self.S_train = self.wrap(self.S)
         self.nets = {"S": self.S}
@@ -93,6 +107,13 @@ class Segmentation(GANModel):
         self.backward(loss, opt)
         self.end_step()
         return {"CE": loss.detach().float().item()}
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "encoder_init": json.dumps(self.encoder_init)}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.encoder_init = json.loads(state.get("encoder_init") or "null")
 
     def predict(self, photos: torch.Tensor) -> torch.Tensor:
         """Class indices (N, H, W) for photos, with running statistics, training state untouched."""
@@ -125,8 +146,10 @@ class Segmentation(GANModel):
     def generator_meta(self, name: str, meta: dict) -> dict:
         """The segmenter's header: a photo in, classes out; not a drawing model."""
         what = f"FCN-score segmenter: photo to {len(self.palette)} label classes (for evaluation only)"
+        extra = {"encoder_init": {**self.encoder_init, "weights": "ImageNet"}} if self.encoder_init else {}
         return {
             **meta,
+            **extra,
             "input_kind": "image",
             "palette": [[n, list(rgb)] for n, rgb in self.palette],
             "description": f"{what}; {meta['description']}" if meta.get("description") else what,

