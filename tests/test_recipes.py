@@ -42,18 +42,19 @@ def test_every_stage_prints_a_train_line_that_makes_its_options(recipes, task, s
 
 
 def test_the_segmenter_stage(recipes):
-    opts = recipes.train_options("facades", "segmenter", data_root="data", out="RUN")
-    assert (opts.model, opts.name, opts.netG, opts.ngf, opts.batch_size) == (
+    opts = recipes.train_options("facades", "segmenter", data_root="data", out="RUN", pretrained="w.whl")
+    assert (opts.model, opts.name, opts.netG, opts.ngf, opts.batch_size, opts.pretrained) == (
         "segmenter",
         "facades-seg",
-        "unet_128",
-        24,
-        4,
+        "mobilenetv2",
+        32,
+        8,
+        "w.whl",
     )
-    assert (opts.load_size, opts.crop_size, opts.lr, opts.beta1) == (286, 256, 1e-3, 0.5)
-    from models.segmenter import build_segmenter
+    assert (opts.load_size, opts.crop_size, opts.lr, opts.beta1) == (286, 256, 5e-4, 0.9)
+    from models.segmenter import SegmenterConfig, segmenter_from_config
 
-    net = build_segmenter(12, opts.ngf, 7)
+    net = segmenter_from_config(SegmenterConfig(output_nc=12, ngf=opts.ngf))
     assert sum(p.numel() for p in net.parameters()) * 2 <= 16 * 2**20  # its fp16 file fits the 16 MB limit
     export = shlex.split(
         recipes.export_command("facades", "segmenter", "RUN", "weights/facades-seg.safetensors")
@@ -120,12 +121,13 @@ def test_the_script_asks_for_init_with_the_fix_and_blur_stages_only(tmp_path):
     assert run("shoes", "full-blur", "--out", "B")[0] == 2
 
 
-def test_it_runs_as_a_script_from_the_clone(tmp_path):
+def test_it_runs_as_a_script_from_the_clone(tmp_path, recipes):
     run = [sys.executable, str(TOOL), "facades", "segmenter", "--out", str(tmp_path / "run")]
     p = subprocess.run(run, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     train, export = p.stdout.splitlines()
     assert train.startswith("sketchpad train --model segmenter --data ../shared/data/facades")
+    assert f"--pretrained {recipes.WHEEL}" in train
     assert "--role segmenter" in export
     p = subprocess.run(
         [*run[:2], "faces", "segmenter", "--out", "r"], capture_output=True, text=True, timeout=120

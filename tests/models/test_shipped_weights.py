@@ -113,3 +113,25 @@ def test_each_file_names_the_sketchpad_train_command_that_made_it(name):
         assert opts["--model"] == ("segmenter" if name.endswith("-seg.safetensors") else "pix2pix"), line
         if h.get("role") == "live":
             assert "--teacher" in argv, line
+
+
+@pytest.mark.data
+def test_the_judge_ranks_real_val_photos_first(shared_data):
+    """The FCN-score judge segments the real val photos better than the mean photo, than the majority class
+    answered everywhere, and than every shipped facades model's output: the issue's 'real photos first'.
+    The whole val split (20 pairs), as weights/README.md reports it."""
+    root = shared_data / TASKS["facades"]
+    seg = WEIGHTS / "facades-seg.safetensors"
+    results = {
+        name: evaluate(WEIGHTS / name, root, "val", segmenter=seg, baseline=True) for name in FILES[:2]
+    }
+    first = results[FILES[0]]
+    real = first["fcn_pixel_acc_real"]
+    assert real > first["baseline_mean_photo"]["fcn_pixel_acc"] + 0.1
+    assert real > first["baseline_majority_class"]["pixel_acc"] + 0.1
+    for name, r in results.items():
+        assert r["fcn_pixel_acc_real"] == real
+        assert r["fcn_pixel_acc"] < real, (
+            f"{name}: the judge scores it {r['fcn_pixel_acc']:.3f}, real {real:.3f}"
+        )
+        assert r["fcn_ratio"] >= 0.8, f"{name}: FCN pixel accuracy {r['fcn_ratio']:.2f}x real, under 0.8x"
