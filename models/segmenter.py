@@ -7,8 +7,11 @@ Two nets: our U-Net (unet_128 layout by default, 12 output channels) with its fi
 identity, so it emits class logits (trained from scratch); or `--netG mobilenetv2`, an ImageNet-pretrained
 MobileNetV2 encoder (models/backbone.py) under a small U-Net decoder (`MobileNetV2Segmenter`). A judge
 that learnt only from the 300 photos the generators learnt from scores generated facades above real val
-photos; one that starts from ImageNet features ranks the real photos first. The file is safetensors with a JSON header whose format is `sketchpad.segmenter/1` and
-role `segmenter`: it is not a generator, and model lists should skip it.
+photos; one that starts from ImageNet features ranks the real photos first.
+
+The file is safetensors with a JSON header whose format is `sketchpad.segmenter/1` and role `segmenter`: it
+is not a generator, and model lists should skip it. Its "arch" is a GeneratorConfig (the U-Net) or a
+SegmenterConfig (arch "mobilenetv2"); files of the U-Net judge load as before.
 """
 
 from __future__ import annotations
