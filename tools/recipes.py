@@ -103,7 +103,7 @@ STAGES: dict[str, dict[str, Any]] = {
         n_epochs_decay=12,
         val_images=20,
         num_workers=0,
-    ),  # fmt: skip
+    ),
 }
 # The last stage at the resolution the file runs at (FixRes, Touvron et al. 2019): pix2pix trains on 256 crops
 # of images resized to 286, so at 256 everything is 1.12x smaller than it learnt; --init from the finished

@@ -36,6 +36,7 @@ from ..inference import pick_device, trained_modes
 from ..palette import FACADES
 from . import events
 from .common import (
+    SEGMENTER_NETS,
     EventLog,
     TrainOptions,
     any_rank,
@@ -313,7 +314,7 @@ class Trainer:
         multiple = 4
         if o.model in ("pix2pix", "segmenter") and o.netG.startswith("unet"):
             multiple = 2 ** (o.num_downs or {"unet_256": 8, "unet_128": 7}.get(o.netG, 8))
-        if o.model == "segmenter" and o.netG == "mobilenetv2":
+        if o.model == "segmenter" and o.netG in SEGMENTER_NETS:
             from ..backbone import MULTIPLE
 
             multiple = MULTIPLE

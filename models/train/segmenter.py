@@ -17,7 +17,7 @@ from ..errors import DataError
 from ..palette import FACADES, Palette, colors, label_indices
 from ..segmenter import SegmenterConfig, save_segmenter, segmenter_from_config
 from .base import GANModel, eval_mode
-from .common import Dist, TrainOptions
+from .common import SEGMENTER_NETS, Dist, TrainOptions
 from .pix2pix import generator_config
 from .runfolder import G_FILE
 
@@ -79,8 +79,8 @@ class Segmentation(GANModel):
                 f"(the input side here holds {opts.input_kind or 'unknown'} images)"
             )
         self.palette = palette
-        if opts.netG == "mobilenetv2":
-            cfg = SegmenterConfig(output_nc=len(palette), ngf=opts.ngf)
+        if opts.netG in SEGMENTER_NETS:
+            cfg = SegmenterConfig(arch=opts.netG, output_nc=len(palette), ngf=opts.ngf)
         else:
             cfg = generator_config(opts, 3, len(palette))
         net = segmenter_from_config(cfg, init_type=opts.init_type, init_gain=opts.init_gain)
